@@ -3,6 +3,7 @@ package scan
 import (
 	"context"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -130,4 +131,33 @@ func TestLabScanEqualsApt(t *testing.T) {
 	// still published there, win over newer ones from other suites.
 	write(t, h, "/etc/apt/apt.conf.d/99default-release", `APT::Default-Release "bookworm";`+"\n")
 	compareWithApt(t, h, cache)
+}
+
+// TestHostScanEqualsApt compares a scan of this machine itself with
+// `apt list --upgradable` after a fresh `apt-get update`, online and
+// offline (from apt's lists).
+func TestHostScanEqualsApt(t *testing.T) {
+	if os.Getenv("PATCHLOOP_LAB") != "1" {
+		t.Skip("host test: set PATCHLOOP_LAB=1 (runs apt-get update on this machine)")
+	}
+	if out, err := exec.Command("apt-get", "-q", "update").CombinedOutput(); err != nil {
+		t.Fatalf("apt-get update: %v\n%s", err, out)
+	}
+	out, err := exec.Command("apt", "list", "--upgradable").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := parseAptList(t, string(out))
+	cache := t.TempDir()
+	for _, offline := range []bool{false, true} {
+		res, err := Run(context.Background(), Options{Root: "/", CacheDir: cache, Offline: offline})
+		if err != nil {
+			t.Fatalf("scan (offline=%v): %v", offline, err)
+		}
+		if d := diffLists(want, scanEntries(res.Updates)); d != "" {
+			t.Errorf("scan of this machine (offline=%v) differs from apt list --upgradable:\n%s", offline, d)
+		}
+		t.Logf("offline=%v: %d updates (%d security), same as apt", offline, res.Summary.Updates, res.Summary.Security)
+		cache = t.TempDir()
+	}
 }
