@@ -71,7 +71,7 @@ func TestParseStatusBadInput(t *testing.T) {
 	tests := []struct {
 		name, input, wantErr string
 	}{
-		{"truncated mid-line", good + "Package: b\nStatus: install ok inst", "status:6: unexpected end of file"},
+		{"truncated mid-line", good + "Package: b\nStatus: install ok inst", "status:7: unexpected end of file"},
 		{"bad status word", good + "Package: b\nStatus: install ok sideways\nArchitecture: amd64\nVersion: 1\n\n", "status:6: package b: bad Status"},
 		{"no package", good + "Status: install ok installed\nVersion: 1\n\n", "status:6: record has no Package field"},
 		{"no version", "Package: a\nStatus: install ok installed\nArchitecture: amd64\n\n", "status:1: package a: installed but no Version"},
