@@ -40,15 +40,16 @@ Exit status: 0 when the scan worked (with or without updates), 1 on any error,
 				return fmt.Errorf("--format must be 'table' or 'json', not %q", format)
 			}
 			log := newLogger(*logLevel)
-			ctx := cmd.Context()
-			res, err := scan.Run(ctx, scan.Options{
+			prog := newProgress(os.Stderr, 700*time.Millisecond)
+			res, err := scan.Run(cmd.Context(), scan.Options{
 				Root:     root,
 				CacheDir: cacheDir,
 				Offline:  offline,
 				Client:   &http.Client{Timeout: timeout},
 				Log:      log,
-				Progress: func(msg string) { fmt.Fprintln(os.Stderr, msg) },
+				Progress: prog.Print,
 			})
+			prog.Stop()
 			if err != nil {
 				return err
 			}
