@@ -161,3 +161,28 @@ func TestHostScanEqualsApt(t *testing.T) {
 		cache = t.TempDir()
 	}
 }
+
+// TestLabBadMirrorMetadata uses real bad metadata when the mirror has it:
+// bookworm-security's i386 index has been stale (its size differs from
+// the signed InRelease). Whatever the mirror serves, patchloop must agree
+// with apt: where apt-get update rejects the index, the scan fails naming
+// it; where apt accepts it, the scan equals apt list --upgradable.
+func TestLabBadMirrorMetadata(t *testing.T) {
+	h := labHost(t)
+	write(t, h, "/etc/apt/sources.list", "deb http://deb.debian.org/debian-security bookworm-security main\n")
+	run(t, h, "dpkg", "--add-architecture", "i386")
+	out, aptErr := h.Run(context.Background(), "apt-get", "update")
+	_, err := Run(context.Background(), Options{Root: h.Root, CacheDir: t.TempDir()})
+	if aptErr == nil && !strings.Contains(out, "Failed to fetch") {
+		t.Log("the mirror's i386 index is consistent now; comparing with apt instead")
+		compareWithApt(t, h, t.TempDir())
+		return
+	}
+	if !strings.Contains(out, "binary-i386/Packages") {
+		t.Fatalf("apt-get update failed for another reason:\n%s", out)
+	}
+	if err == nil || !strings.Contains(err.Error(), "binary-i386/Packages") {
+		t.Fatalf("apt rejected the i386 index, patchloop scan said: %v", err)
+	}
+	t.Logf("apt and patchloop both reject the stale index: %v", err)
+}
