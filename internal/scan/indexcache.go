@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/patchloop/patchloop/internal/deb"
 	"github.com/patchloop/patchloop/internal/repo"
@@ -26,17 +27,48 @@ func indexCachePath(cacheDir, sha256 string) string {
 	return filepath.Join(cacheDir, "compact", sha256+".idx")
 }
 
+// haveIndexCache reports whether the compact cache of this content exists.
+func haveIndexCache(cacheDir, sha256 string) bool {
+	_, err := os.Stat(indexCachePath(cacheDir, sha256))
+	return err == nil
+}
+
 // loadIndex returns the records of ix whose package name is in want,
 // building the compact cache from the verified index if needed.
 func loadIndex(cacheDir string, ix *repo.Index, want map[string]bool) ([]deb.IndexRecord, error) {
 	path := indexCachePath(cacheDir, ix.SHA256)
-	data, err := os.ReadFile(path)
+	data, unmap, err := mapFile(path)
+	if err == nil {
+		defer unmap()
+	}
 	if err != nil || !bytes.HasPrefix(data, []byte(indexCacheMagic)) {
 		if data, err = buildIndexCache(path, ix); err != nil {
 			return nil, err
 		}
 	}
 	return filterCompact(data[len(indexCacheMagic):], want, path)
+}
+
+// mapFile maps a file read-only: the compact caches are read once per
+// scan, and mapping them costs no copy and no garbage.
+func mapFile(path string) ([]byte, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Size() == 0 {
+		return nil, func() {}, nil
+	}
+	data, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil, err
+	}
+	return data, func() { syscall.Munmap(data) }, nil
 }
 
 func buildIndexCache(path string, ix *repo.Index) ([]byte, error) {

@@ -107,6 +107,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		Now:             opts.Now,
 		Log:             opts.Log,
 		Progress:        opts.Progress,
+		HaveContent:     func(sha string) bool { return haveIndexCache(opts.CacheDir, sha) },
 	}
 	indexes, err := fetchAll(ctx, fetcher, repoSources(sources, archs))
 	if err != nil {

@@ -41,7 +41,7 @@ func WriteKeyring(path string, keys ...*openpgp.Entity) error {
 // Suite is one suite of a generated repository, published under
 // dists/CODENAME as Debian does; Name is its Release "Suite" field.
 type Suite struct {
-	Name, Codename, Origin, Label string
+	Name, Codename, Origin, Label      string
 	NotAutomatic, ButAutomaticUpgrades bool
 	Date, ValidUntil                   time.Time // zero Date: now
 	// Packages maps "COMPONENT/binary-ARCH" to the Packages text.
