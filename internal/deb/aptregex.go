@@ -40,9 +40,9 @@ func aptRegexMatch(re, s string) bool {
 // ereTranslator turns a glibc POSIX extended regular expression into Go
 // syntax: "\" is literal inside brackets, stacked repetitions ("a+?",
 // "a**", "a{2}{3}") apply to what precedes them instead of meaning
-// laziness, "{,n}" is "{0,n}", and an escaped lowercase letter that is not
-// a GNU operator matches nothing (glibc's REG_ICASE compares escaped
-// letters untranslated).
+// laziness, "{,n}" is "{0,n}", an unmatched ")" is literal, and an escaped
+// lowercase letter that is not a GNU operator matches nothing (REG_ICASE
+// upper-cases the subject but not escaped letters).
 type ereTranslator struct {
 	src    string
 	i      int

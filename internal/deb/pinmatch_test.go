@@ -2,6 +2,8 @@ package deb
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"math/rand"
 	"os"
@@ -104,23 +106,43 @@ int main(void) {
 }
 `
 
+// glibcMatchOracle builds glibcMatchSource once into the user cache
+// directory, keyed by its hash, so that runs and fuzz workers share it.
 var glibcMatchOracle = sync.OnceValues(func() (string, error) {
 	if _, err := exec.LookPath("gcc"); err != nil {
 		return "", err
 	}
-	dir, err := os.MkdirTemp("", "patchloop-glibc-match")
+	sum := sha256.Sum256([]byte(glibcMatchSource))
+	dir, err := os.UserCacheDir()
+	if err != nil {
+		dir = os.TempDir()
+	}
+	dir = filepath.Join(dir, "patchloop")
+	bin := filepath.Join(dir, "glibc-match-oracle-"+hex.EncodeToString(sum[:8]))
+	if _, err := os.Stat(bin); err == nil {
+		return bin, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	src, err := os.CreateTemp(dir, "glibc-match-*.c")
 	if err != nil {
 		return "", err
 	}
-	src := filepath.Join(dir, "match.c")
-	if err := os.WriteFile(src, []byte(glibcMatchSource), 0o644); err != nil {
+	defer os.Remove(src.Name())
+	_, err = src.WriteString(glibcMatchSource)
+	if cerr := src.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return "", err
 	}
-	bin := filepath.Join(dir, "match")
-	if out, err := exec.Command("gcc", "-O2", "-o", bin, src).CombinedOutput(); err != nil {
+	tmp := src.Name() + ".bin"
+	defer os.Remove(tmp)
+	if out, err := exec.Command("gcc", "-O2", "-o", tmp, src.Name()).CombinedOutput(); err != nil {
 		return "", fmt.Errorf("gcc: %v: %s", err, out)
 	}
-	return bin, nil
+	return bin, os.Rename(tmp, bin) // atomic: concurrent builders each install a whole binary
 })
 
 // glibcMatch returns, per pair, fnmatch's and regexec's verdicts ("1",
@@ -214,4 +236,16 @@ func TestExpressionMatchesAgainstGlibc(t *testing.T) {
 			t.Fatal("too many differences")
 		}
 	}
+}
+
+func FuzzExpressionMatches(f *testing.F) {
+	for _, seed := range [][2]string{{"linux-*", "linux-image"}, {"/^a+?(b|c){2,}$/", "abcb"}, {"[[:alpha:]-z]", "q"},
+		{"[!]a-]*[.-.]", "b-"}, {`/[[=a=]\w]\d/`, "a"}, {"*?*?*[", "xyz["}} {
+		f.Add(seed[0], seed[1])
+	}
+	f.Fuzz(func(t *testing.T, pattern, s string) {
+		ExpressionMatches(pattern, s)
+		ExpressionMatches("/"+pattern+"/", s)
+		ParseReleaseMatch(pattern)
+	})
 }

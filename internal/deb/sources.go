@@ -113,9 +113,9 @@ func parseSourcesLine(line, name string, lineNo int) (SourceEntry, bool, error) 
 		return e, false, fmt.Errorf("%s:%d: type '%s' is not known", name, lineNo, typ)
 	}
 	e.Types = []string{typ}
-	rest, err := parseListOptions(line[len(typ):], e.Options)
-	if err != "" {
-		return fail(err)
+	rest, bad := parseListOptions(line[len(typ):], e.Options)
+	if bad != "" {
+		return fail(bad)
 	}
 	uri, rest, ok := aptParseQuoteWord(rest)
 	if !ok {
@@ -143,8 +143,8 @@ func parseSourcesLine(line, name string, lineNo int) (SourceEntry, bool, error) 
 	case !e.Flat && len(e.Components) == 0:
 		return fail("Component")
 	}
-	if err := e.applyOptions(); err != "" {
-		return fail(err)
+	if bad := e.applyOptions(); bad != "" {
+		return fail(bad)
 	}
 	return e, true, nil
 }
@@ -431,11 +431,4 @@ func aptUnder(root, p string) string {
 		return p
 	}
 	return filepath.Join(root, p)
-}
-
-func aptDefaultConfig() *AptConfig {
-	c := &AptConfig{}
-	c.setInitDefaults()
-	c.setSystemDefaults()
-	return c
 }

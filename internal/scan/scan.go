@@ -156,10 +156,7 @@ func repoSources(entries []deb.SourceEntry, archs []string) []repo.Source {
 		if !e.Enabled || !contains(e.Types, "deb") {
 			continue
 		}
-		a := archs
-		if len(e.Architectures) > 0 {
-			a = e.Architectures
-		}
+		a := e.ArchitecturesFor(archs)
 		for _, uri := range e.URIs {
 			for _, suite := range e.Suites {
 				out = append(out, repo.Source{
