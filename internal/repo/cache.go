@@ -28,8 +28,12 @@ func URIToFileName(uri string) string {
 		if p := u.Port(); p != "" {
 			s += ":" + p
 		}
-		s += u.EscapedPath()
+		s += u.Path // apt de-quotes the URI of a source before quoting it again
 	} else if _, rest, ok := strings.Cut(uri, "://"); ok {
+		host, _, _ := strings.Cut(rest, "/")
+		if i := strings.LastIndexByte(host, '@'); i >= 0 {
+			rest = rest[i+1:]
+		}
 		s = rest
 	}
 	const bad = "\\|{}[]<>\"^~_=!@#$%^&*"

@@ -30,6 +30,7 @@
 // (xz, else gz, else lz4, else plain, whichever the Release lists) and kept
 // as long as their hash still matches the signed Release. Every file is
 // written through a temporary file and renamed. The Release files are
-// written last, once all of a suite's indexes are in place, so the cache
-// never holds a Release newer than the indexes it has verified.
+// written last, once all of a suite's indexes are in place, so a failed
+// run leaves the previous Release in the cache; an index it replaced is
+// then refused offline (hash mismatch) and fetched again by the next run.
 package repo

@@ -318,3 +318,22 @@ func TestNewSuiteRefuses(t *testing.T) {
 		}
 	}
 }
+
+func TestFetchHaveContentSkipsDownload(t *testing.T) {
+	key := newKey(t, "Repo", testNow.Add(-24*time.Hour), 0)
+	srv := newTestServer(t, buildRepo(t, repoOpts{key: key}))
+	f := testFetcher(t, t.TempDir())
+	held := sha256hex(samplePackages("main/binary-amd64"))
+	f.HaveContent = func(sha string) bool { return sha == held }
+	ixs, err := f.Fetch(context.Background(), testSource(srv.URL, writeKeyring(t, t.TempDir(), "k.gpg", key)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ixs) != 2 || ixs[0].SHA256 != held {
+		t.Fatalf("indexes = %+v", ixs)
+	}
+	if srv.count("dists/test/main/binary-amd64/Packages.xz") != 0 || srv.count("dists/test/contrib/binary-amd64/Packages.gz") != 1 {
+		t.Errorf("downloads: main %d, contrib %d; want 0 and 1",
+			srv.count("dists/test/main/binary-amd64/Packages.xz"), srv.count("dists/test/contrib/binary-amd64/Packages.gz"))
+	}
+}
