@@ -86,18 +86,19 @@ func (p pendingFile) commit() error {
 		}
 		return nil
 	}
-	if err := writeFileAtomic(p.path, p.data); err != nil {
+	if err := WriteFileAtomic(p.path, p.data); err != nil {
 		return err
 	}
 	meta, err := json.Marshal(p.meta)
 	if err != nil {
 		return err
 	}
-	return writeFileAtomic(p.path+".meta", meta)
+	return WriteFileAtomic(p.path+".meta", meta)
 }
 
-// writeFileAtomic writes data to path through a temporary file and rename.
-func writeFileAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data to path through a temporary file and rename,
+// creating the directory; readers never see a partial file.
+func WriteFileAtomic(path string, data []byte) error {
 	return writeAtomic(path, func(w io.Writer) error {
 		_, err := w.Write(data)
 		return err

@@ -1,7 +1,6 @@
 package scan
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"os"
@@ -96,7 +95,7 @@ func buildIndexCache(path string, ix *repo.Index) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(path, buf.Bytes()); err != nil {
+	if err := repo.WriteFileAtomic(path, buf.Bytes()); err != nil {
 		return nil, fmt.Errorf("write index cache: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -130,31 +129,4 @@ func filterCompact(data []byte, want map[string]bool, path string) ([]deb.IndexR
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-func writeAtomic(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(tmp)
-	_, err = w.Write(data)
-	if err == nil {
-		err = w.Flush()
-	}
-	if err == nil {
-		err = tmp.Close()
-	} else {
-		tmp.Close()
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }
