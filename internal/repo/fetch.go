@@ -231,6 +231,9 @@ func (f *Fetcher) fetchDetached(ctx context.Context, s suite, kr *Keyring) (*Rel
 // failure is logged and the Release used unverified.
 func (f *Fetcher) checkRelease(name string, data, sig []byte, detached bool, kr *Keyring, src Source) (*Release, bool, error) {
 	opts := CheckOptions{Now: f.now(), CheckValidUntil: f.CheckValidUntil, CheckDate: f.CheckDate}
+	if f.CacheDir != "" {
+		opts.Memo = &SignatureMemo{Dir: filepath.Join(f.CacheDir, "signatures")}
+	}
 	var rel *Release
 	var err error
 	switch {

@@ -2,9 +2,12 @@ package repo
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"io"
 	"io/fs"
 	"log/slog"
 	"os"
@@ -13,13 +16,38 @@ import (
 	"strings"
 
 	"github.com/ProtonMail/go-crypto/openpgp"
+	"github.com/ProtonMail/go-crypto/openpgp/armor"
 )
 
 // Keyring is a set of OpenPGP public keys trusted to sign one source's
 // Release files, with the names of where they were read from.
 type Keyring struct {
-	keys  openpgp.EntityList
+	keys  []*keyChunk
 	names []string
+	// digest accumulates every input the keys were read from (names and
+	// bytes, and fingerprint restrictions): equal digests mean the same
+	// trusted keys, so a signature check done against one holds for the other.
+	digest hash.Hash
+}
+
+// Digest identifies the keyring's content: the SHA-256 over what it was
+// read from. A changed key file (a new, revoked or removed key) changes it.
+func (k *Keyring) Digest() []byte {
+	if k.digest == nil {
+		return nil
+	}
+	return k.digest.Sum(nil)
+}
+
+// note adds one input to the digest, length-prefixed so inputs cannot run
+// into each other.
+func (k *Keyring) note(parts ...string) {
+	if k.digest == nil {
+		k.digest = sha256.New()
+	}
+	for _, p := range parts {
+		fmt.Fprintf(k.digest, "%d:%s;", len(p), p)
+	}
 }
 
 // Names lists where the keys came from (files, or "inline key block").
@@ -53,6 +81,7 @@ func LoadKeyring(root string, signedBy []string, log *slog.Logger) (*Keyring, er
 			if err != nil {
 				return nil, fmt.Errorf("read inline Signed-By key block: %w", err)
 			}
+			kr.note("inline", entry)
 			kr.add("inline key block", keys)
 		case isFingerprint(entry):
 			fprs = append(fprs, strings.ToUpper(strings.TrimSuffix(entry, "!")))
@@ -68,6 +97,7 @@ func LoadKeyring(root string, signedBy []string, log *slog.Logger) (*Keyring, er
 		}
 	}
 	if len(fprs) > 0 {
+		kr.note(append([]string{"only"}, fprs...)...)
 		kr.keep(fprs)
 	}
 	if len(kr.keys) == 0 {
@@ -83,10 +113,12 @@ func ReadKeyring(name string, data []byte) (*Keyring, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read keyring %s: %w", name, err)
 	}
-	return &Keyring{keys: keys, names: []string{name}}, nil
+	kr := &Keyring{keys: keys, names: []string{name}}
+	kr.note("file", name, string(data))
+	return kr, nil
 }
 
-func (k *Keyring) add(name string, keys openpgp.EntityList) {
+func (k *Keyring) add(name string, keys []*keyChunk) {
 	k.keys = append(k.keys, keys...)
 	k.names = append(k.names, name)
 }
@@ -101,6 +133,7 @@ func (k *Keyring) addFile(path string) error {
 	if err != nil {
 		return fmt.Errorf("read keyring %s: %w", path, err)
 	}
+	k.note("file", path, string(data))
 	k.add(path, keys)
 	return nil
 }
@@ -140,7 +173,7 @@ func (k *Keyring) addDefaults(root string, log *slog.Logger) error {
 
 // keep drops keys that match none of the fingerprints.
 func (k *Keyring) keep(fprs []string) {
-	var kept openpgp.EntityList
+	var kept []*keyChunk
 	for _, e := range k.keys {
 		if entityMatches(e, fprs) {
 			kept = append(kept, e)
@@ -150,13 +183,9 @@ func (k *Keyring) keep(fprs []string) {
 	k.names = append(k.names, "restricted to "+strings.Join(fprs, ", "))
 }
 
-func entityMatches(e *openpgp.Entity, fprs []string) bool {
-	have := []string{fingerprint(e.PrimaryKey.Fingerprint)}
-	for _, sk := range e.Subkeys {
-		have = append(have, fingerprint(sk.PublicKey.Fingerprint))
-	}
+func entityMatches(c *keyChunk, fprs []string) bool {
 	for _, f := range fprs {
-		for _, h := range have {
+		for _, h := range c.fprs {
 			if f == h {
 				return true
 			}
@@ -174,8 +203,37 @@ func isFingerprint(s string) bool {
 	return isHexLen(s, 40) || isHexLen(s, 64)
 }
 
+// entities returns the keys having a primary key or subkey with this key
+// ID, reading them now if not yet read. Keys that fail to read (bad
+// self-signatures, unsupported algorithms) are left out, as go-crypto's
+// ReadKeyRing leaves them out.
+func (k *Keyring) entities(id uint64) openpgp.EntityList {
+	var out openpgp.EntityList
+	for _, c := range k.keys {
+		if !c.hasID(id) {
+			continue
+		}
+		if e, err := c.read(); err == nil {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// readError is why a key with this key ID could not be read, if one could not.
+func (k *Keyring) readError(id uint64) error {
+	for _, c := range k.keys {
+		if c.hasID(id) {
+			if _, err := c.read(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
 // parseKeys reads a binary keyring, or one or more ASCII-armored key blocks.
-func parseKeys(data []byte) (openpgp.EntityList, error) {
+func parseKeys(data []byte) ([]*keyChunk, error) {
 	trimmed := bytes.TrimSpace(data)
 	if bytes.HasPrefix(trimmed, []byte("-----BEGIN")) {
 		return readArmoredKeys(trimmed)
@@ -183,19 +241,26 @@ func parseKeys(data []byte) (openpgp.EntityList, error) {
 	if len(data) >= 12 && string(data[8:12]) == "KBXf" {
 		return nil, errors.New("GnuPG keybox format is not supported; export the keys with gpg --export")
 	}
-	keys, err := openpgp.ReadKeyRing(bytes.NewReader(data))
-	if err != nil {
-		return nil, err
-	}
-	return keys, nil
+	return splitKeys(data)
 }
 
 // readArmoredKeys reads every armored public key block in data.
-func readArmoredKeys(data []byte) (openpgp.EntityList, error) {
-	var all openpgp.EntityList
+func readArmoredKeys(data []byte) ([]*keyChunk, error) {
+	var all []*keyChunk
 	blocks := strings.Split(string(data), armorKeyBegin)
 	for _, b := range blocks[1:] {
-		keys, err := openpgp.ReadArmoredKeyRing(strings.NewReader(armorKeyBegin + b))
+		block, err := armor.Decode(strings.NewReader(armorKeyBegin + b))
+		if err != nil {
+			return nil, err
+		}
+		if block.Type != openpgp.PublicKeyType {
+			return nil, fmt.Errorf("armored block of type %q, want %q", block.Type, openpgp.PublicKeyType)
+		}
+		raw, err := io.ReadAll(block.Body)
+		if err != nil {
+			return nil, err
+		}
+		keys, err := splitKeys(raw)
 		if err != nil {
 			return nil, err
 		}

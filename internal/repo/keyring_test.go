@@ -1,11 +1,14 @@
 package repo
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ProtonMail/go-crypto/openpgp"
 )
 
 func TestLoadKeyring(t *testing.T) {
@@ -108,4 +111,58 @@ func TestFetchDefaultKeyringUnderRoot(t *testing.T) {
 	if _, err := f.Fetch(t.Context(), src); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// The lazy split must find exactly the keys go-crypto's full reader finds.
+func TestSplitKeysMatchesReadKeyRing(t *testing.T) {
+	data := readFile(t, debianKeyring)
+	full, err := openpgp.ReadKeyRing(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunks, err := splitKeys(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(chunks) != len(full) {
+		t.Fatalf("%d chunks, ReadKeyRing finds %d keys", len(chunks), len(full))
+	}
+	for i, e := range full {
+		c := chunks[i]
+		if c.fprs[0] != fingerprint(e.PrimaryKey.Fingerprint) || len(c.ids) != 1+len(e.Subkeys) {
+			t.Errorf("key %d: chunk %v with %d ids, want %X with %d subkeys", i, c.fprs[0], len(c.ids), e.PrimaryKey.Fingerprint, len(e.Subkeys))
+		}
+		got, err := c.read()
+		if err != nil || !bytes.Equal(got.PrimaryKey.Fingerprint, e.PrimaryKey.Fingerprint) {
+			t.Errorf("key %d: read %v", i, err)
+		}
+	}
+	for _, cut := range []int{1, 3, len(data) / 2, len(data) - 1} {
+		if _, err := splitKeys(data[:cut]); err == nil {
+			t.Errorf("keyring cut at %d bytes: no error", cut)
+		}
+	}
+}
+
+func FuzzSplitKeys(f *testing.F) {
+	f.Add(readFile(f, debianKeyring)[:4000])
+	f.Add([]byte{0x99, 0x00, 0x01, 0x04})
+	f.Add([]byte{0xc6, 0xff, 0x00, 0x00, 0x00, 0x01, 0x04})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		chunks, err := splitKeys(data)
+		if err != nil {
+			return
+		}
+		total := 0
+		for _, c := range chunks {
+			if len(c.ids) == 0 || len(c.ids) != len(c.fprs) {
+				t.Fatalf("chunk without key ids: %+v", c)
+			}
+			total += len(c.data)
+			c.read() // may fail, must not panic
+		}
+		if total != len(data) {
+			t.Fatalf("chunks hold %d bytes of %d", total, len(data))
+		}
+	})
 }

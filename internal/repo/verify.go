@@ -37,6 +37,10 @@ type CheckOptions struct {
 	Now             time.Time // the clock for key expiry and the date checks
 	CheckValidUntil bool      // refuse a Valid-Until in the past (Acquire::Check-Valid-Until)
 	CheckDate       bool      // refuse a Date in the future (Acquire::Check-Date)
+	// Memo, when set, remembers signatures found good so that the same
+	// file checked against the same keyring again skips the public-key
+	// arithmetic; key expiry and revocation are still checked at Now.
+	Memo *SignatureMemo
 }
 
 // withDefaults fills in a zero Now with the current time.
@@ -61,7 +65,7 @@ func VerifyInRelease(name string, data []byte, kr *Keyring, opts CheckOptions) (
 	if err != nil {
 		return nil, fmt.Errorf("%s: read signature: %w: %v", name, ErrBadSignature, err)
 	}
-	signer, err := checkSignatures(kr, block.Bytes, sig, opts.Now)
+	signer, err := opts.Memo.check(kr, block.Bytes, sig, opts.Now)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -69,7 +73,7 @@ func VerifyInRelease(name string, data []byte, kr *Keyring, opts CheckOptions) (
 	if err != nil {
 		return nil, err
 	}
-	rel.Signer = signer
+	rel.Signer = signer.Fingerprint
 	return rel, checkDates(name, rel, opts)
 }
 
@@ -90,7 +94,7 @@ func VerifyRelease(name string, release, sig []byte, kr *Keyring, opts CheckOpti
 			return nil, fmt.Errorf("%s.gpg: %w: %v", name, ErrBadSignature, err)
 		}
 	}
-	signer, err := checkSignatures(kr, release, raw, opts.Now)
+	signer, err := opts.Memo.check(kr, release, raw, opts.Now)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -98,7 +102,7 @@ func VerifyRelease(name string, release, sig []byte, kr *Keyring, opts CheckOpti
 	if err != nil {
 		return nil, err
 	}
-	rel.Signer = signer
+	rel.Signer = signer.Fingerprint
 	return rel, checkDates(name, rel, opts)
 }
 
@@ -136,17 +140,17 @@ func decodeClearSigned(data []byte) (*clearsign.Block, error) {
 // checkSignatures checks each signature in sig (raw packets) over signed.
 // As apt does, it accepts if at least one signature is good and made by a
 // key of kr valid at now, and refuses if any signature by a known key is bad.
-// It returns the accepted signer's primary key fingerprint.
-func checkSignatures(kr *Keyring, signed, sig []byte, now time.Time) (string, error) {
+// It returns the accepted signature.
+func checkSignatures(kr *Keyring, signed, sig []byte, now time.Time) (goodSig, error) {
+	var good goodSig
 	sigs, err := signatureIssuers(sig)
 	if err != nil {
-		return "", err
+		return good, err
 	}
 	if kr == nil || kr.Len() == 0 {
-		return "", fmt.Errorf("empty keyring: %w", ErrUntrusted)
+		return good, fmt.Errorf("empty keyring: %w", ErrUntrusted)
 	}
 	cfg := &packet.Config{Time: func() time.Time { return now }}
-	var good string
 	var problems []string
 	for _, s := range sigs {
 		id := s.id
@@ -154,25 +158,33 @@ func checkSignatures(kr *Keyring, signed, sig []byte, now time.Time) (string, er
 			problems = append(problems, fmt.Sprintf("key %016X signed with weak digest %v", id, s.hash))
 			continue
 		}
-		if len(kr.keys.KeysByIdUsage(id, packet.KeyFlagSign)) == 0 {
+		list := kr.entities(id)
+		if err := kr.readError(id); len(list) == 0 && err != nil {
+			problems = append(problems, fmt.Sprintf("key %016X in %s is unusable: %v", id, strings.Join(kr.names, ", "), err))
+			continue
+		}
+		if len(list.KeysByIdUsage(id, packet.KeyFlagSign)) == 0 {
 			problems = append(problems, fmt.Sprintf("key %016X is not in %s", id, strings.Join(kr.names, ", ")))
 			continue
 		}
-		only := keyringByID{list: kr.keys, id: id}
-		_, signer, err := openpgp.VerifyDetachedSignature(only, bytes.NewReader(signed), bytes.NewReader(sig), cfg)
+		only := keyringByID{list: list, id: id}
+		ps, signer, err := openpgp.VerifyDetachedSignature(only, bytes.NewReader(signed), bytes.NewReader(sig), cfg)
 		switch {
 		case err == nil:
-			if good == "" {
-				good = fingerprint(signer.PrimaryKey.Fingerprint)
+			if good.Fingerprint == "" {
+				good = goodSig{Fingerprint: fingerprint(signer.PrimaryKey.Fingerprint), KeyID: id, Created: ps.CreationTime}
+				if ps.SigLifetimeSecs != nil && *ps.SigLifetimeSecs != 0 {
+					good.Expires = ps.CreationTime.Add(time.Duration(*ps.SigLifetimeSecs) * time.Second)
+				}
 			}
 		case isKeyValidityError(err):
 			problems = append(problems, fmt.Sprintf("key %016X: %v", id, err))
 		default:
-			return "", fmt.Errorf("signature by key %016X: %w: %v", id, ErrBadSignature, err)
+			return goodSig{}, fmt.Errorf("signature by key %016X: %w: %v", id, ErrBadSignature, err)
 		}
 	}
-	if good == "" {
-		return "", fmt.Errorf("%w (%s)", ErrUntrusted, strings.Join(problems, "; "))
+	if good.Fingerprint == "" {
+		return good, fmt.Errorf("%w (%s)", ErrUntrusted, strings.Join(problems, "; "))
 	}
 	return good, nil
 }
