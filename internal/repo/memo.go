@@ -50,7 +50,7 @@ func (m *SignatureMemo) check(kr *Keyring, signed, sig []byte, now time.Time) (g
 	}
 	if data, err := json.Marshal(g); err == nil {
 		_ = WriteFileAtomic(path, data) // a memo that cannot be written only costs time
-		m.prune(time.Now()) // file times are the real clock, not the checking clock
+		m.prune(time.Now())             // file times are the real clock, not the checking clock
 	}
 	return g, nil
 }
