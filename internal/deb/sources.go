@@ -404,7 +404,7 @@ func LoadSources(root string, conf *AptConfig) ([]SourceEntry, error) {
 	}
 	var out []SourceEntry
 	for _, f := range files {
-		entries, err := readSourcesFile(f)
+		entries, err := ReadSourcesFile(f)
 		if err != nil {
 			return nil, err
 		}
@@ -413,7 +413,9 @@ func LoadSources(root string, conf *AptConfig) ([]SourceEntry, error) {
 	return out, nil
 }
 
-func readSourcesFile(path string) ([]SourceEntry, error) {
+// ReadSourcesFile reads one sources file: deb822 when its name ends in
+// .sources, one-line format otherwise.
+func ReadSourcesFile(path string) ([]SourceEntry, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

@@ -393,7 +393,7 @@ func TestSourcesAgainstAptGet(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, aptErr := aptIndexTargets(t, "-o", "Dir::Etc::sourcelist="+path, "-o", "Dir::Etc::sourceparts=/dev/null")
-		entries, ourErr := readSourcesFile(path)
+		entries, ourErr := ReadSourcesFile(path)
 		if (aptErr != nil) != (ourErr != nil) {
 			t.Errorf("%s: apt error %v, our error %v", c.name, aptErr, ourErr)
 			continue

@@ -26,15 +26,16 @@ func indexCachePath(cacheDir, sha256 string) string {
 	return filepath.Join(cacheDir, "compact", sha256+".idx")
 }
 
-// haveIndexCache reports whether the compact cache of this content exists.
-func haveIndexCache(cacheDir, sha256 string) bool {
+// HaveIndexCache reports whether the compact cache of this content exists.
+func HaveIndexCache(cacheDir, sha256 string) bool {
 	_, err := os.Stat(indexCachePath(cacheDir, sha256))
 	return err == nil
 }
 
-// loadIndex returns the records of ix whose package name is in want,
-// building the compact cache from the verified index if needed.
-func loadIndex(cacheDir string, ix *repo.Index, want map[string]bool) ([]deb.IndexRecord, error) {
+// LoadIndex returns the records of ix whose package name is in want (all
+// when want is nil), building the compact cache under cacheDir from the
+// verified index if needed.
+func LoadIndex(cacheDir string, ix *repo.Index, want map[string]bool) ([]deb.IndexRecord, error) {
 	path := indexCachePath(cacheDir, ix.SHA256)
 	data, unmap, err := mapFile(path)
 	if err == nil {
@@ -101,7 +102,8 @@ func buildIndexCache(path string, ix *repo.Index) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// filterCompact decodes the compact lines whose name is wanted.
+// filterCompact decodes the compact lines whose name is wanted (all
+// lines when want is nil).
 func filterCompact(data []byte, want map[string]bool, path string) ([]deb.IndexRecord, error) {
 	var out []deb.IndexRecord
 	for len(data) > 0 {
@@ -112,7 +114,7 @@ func filterCompact(data []byte, want map[string]bool, path string) ([]deb.IndexR
 		line := data[:nl]
 		data = data[nl+1:]
 		tab := bytes.IndexByte(line, '\t')
-		if tab < 0 || !want[string(line[:tab])] {
+		if tab < 0 || (want != nil && !want[string(line[:tab])]) {
 			continue
 		}
 		f := strings.Split(string(line), "\t")

@@ -107,9 +107,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		Now:             opts.Now,
 		Log:             opts.Log,
 		Progress:        opts.Progress,
-		HaveContent:     func(sha string) bool { return haveIndexCache(opts.CacheDir, sha) },
+		HaveContent:     func(sha string) bool { return HaveIndexCache(opts.CacheDir, sha) },
 	}
-	indexes, err := fetchAll(ctx, fetcher, repoSources(sources, archs))
+	indexes, err := FetchAll(ctx, fetcher, RepoSources(sources, archs))
 	if err != nil {
 		return nil, err
 	}
@@ -126,11 +126,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	res := &Result{Schema: SchemaVersion, Host: inv.Host}
 	for i := range indexes {
 		ix := &indexes[i]
-		recs, err := loadIndex(opts.CacheDir, ix, want)
+		recs, err := LoadIndex(opts.CacheDir, ix, want)
 		if err != nil {
 			return nil, err
 		}
-		in.Files = append(in.Files, packageFile(ix))
+		in.Files = append(in.Files, PackageFile(ix))
 		for _, r := range recs {
 			in.Available = append(in.Available, detect.Available{
 				Name: r.Name, Arch: r.Arch, Version: r.Version,
@@ -148,9 +148,9 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 	return res, nil
 }
 
-// repoSources expands apt source entries into one repo.Source per
+// RepoSources expands apt source entries into one repo.Source per
 // (URI, suite), for binary ("deb") entries that are enabled.
-func repoSources(entries []deb.SourceEntry, archs []string) []repo.Source {
+func RepoSources(entries []deb.SourceEntry, archs []string) []repo.Source {
 	var out []repo.Source
 	for _, e := range entries {
 		if !e.Enabled || !contains(e.Types, "deb") {
@@ -170,9 +170,9 @@ func repoSources(entries []deb.SourceEntry, archs []string) []repo.Source {
 	return out
 }
 
-// fetchAll fetches sources concurrently (a few at a time) and returns
+// FetchAll fetches sources concurrently (a few at a time) and returns
 // their indexes in source order; the first error wins.
-func fetchAll(ctx context.Context, f *repo.Fetcher, sources []repo.Source) ([]repo.Index, error) {
+func FetchAll(ctx context.Context, f *repo.Fetcher, sources []repo.Source) ([]repo.Index, error) {
 	results := make([][]repo.Index, len(sources))
 	errs := make([]error, len(sources))
 	sem := make(chan struct{}, 4)
@@ -197,7 +197,8 @@ func fetchAll(ctx context.Context, f *repo.Fetcher, sources []repo.Source) ([]re
 	return all, nil
 }
 
-func packageFile(ix *repo.Index) detect.PackageFile {
+// PackageFile describes an index for package detect.
+func PackageFile(ix *repo.Index) detect.PackageFile {
 	r := ix.Release
 	return detect.PackageFile{
 		Origin: r.Origin, Label: r.Label, Archive: r.Suite, Codename: r.Codename, Version: r.Version,

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/patchloop/patchloop/internal/central"
+	"github.com/patchloop/patchloop/internal/deb"
+	"github.com/patchloop/patchloop/internal/pki"
+	"github.com/patchloop/patchloop/internal/repo"
+	"github.com/patchloop/patchloop/internal/scan"
+	"github.com/patchloop/patchloop/internal/server"
+	"github.com/patchloop/patchloop/internal/store"
+)
+
+func serverCmd(logLevel *string) *cobra.Command {
+	var (
+		listen, dataDir, db string
+		names, sources      []string
+		interval, refresh   time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run the patchloop server: the API agents and the CLI talk to",
+		Long: `server serves the HTTPS API under /api/v1, /healthz, /readyz and /metrics.
+
+State lives in SQLite at DATA_DIR/patchloop.db unless --db gives a postgres:// URL.
+On first start the server makes its CA (kept in the database, shared by replicas)
+and an admin token, written to DATA_DIR/admin.token for the CLI on this machine.
+Agents trust the server by the CA fingerprint it prints.
+
+The server fetches and verifies the indexes of the sources its hosts use, with the
+keyrings of its own apt sources (or of the files given with --sources): a host
+source the server does not list is reported as not mirrored, never trusted blindly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger(*logLevel)
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			if db == "" {
+				db = filepath.Join(dataDir, "patchloop.db")
+			}
+			st, err := store.Open(ctx, db)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			trust, err := loadTrust(sources)
+			if err != nil {
+				return err
+			}
+			eng := central.New(central.Config{CacheDir: filepath.Join(dataDir, "cache"), Trust: trust, Log: log,
+				Client: &http.Client{Timeout: 10 * time.Minute}})
+			srv, err := server.New(ctx, server.Config{Store: st, Engine: eng, Log: log, Interval: interval})
+			if err != nil {
+				return err
+			}
+			tokenPath := filepath.Join(dataDir, "admin.token")
+			if made, err := srv.EnsureAdminToken(ctx, tokenPath); err != nil {
+				return err
+			} else if made {
+				fmt.Fprintf(os.Stderr, "patchloop: admin token written to %s\n", tokenPath)
+			}
+			if err := os.WriteFile(filepath.Join(dataDir, "ca.pem"), pki.EncodeCert(srv.CA().Cert), 0o644); err != nil {
+				return err
+			}
+			if len(names) == 0 {
+				names = defaultNames()
+			}
+			tlsConf, err := srv.TLSConfig(names)
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(os.Stderr, "patchloop: serving https://%s  CA fingerprint %s\n", ln.Addr(), pki.Fingerprint(srv.CA().Cert))
+			hs := &http.Server{Handler: srv.Handler(), TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second,
+				ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 5 * time.Minute}
+			go srv.RunRefresh(ctx, refresh)
+			errc := make(chan error, 1)
+			go func() { errc <- hs.ServeTLS(ln, "", "") }()
+			select {
+			case err := <-errc:
+				return err
+			case <-ctx.Done():
+			}
+			shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := hs.Shutdown(shut); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", ":8443", "address to serve HTTPS on")
+	f.StringVar(&dataDir, "data-dir", "/var/lib/patchloop", "directory for the SQLite database, caches, admin token and ca.pem")
+	f.StringVar(&db, "db", "", "database: a SQLite file path, or a postgres:// URL (default DATA_DIR/patchloop.db)")
+	f.StringSliceVar(&names, "tls-name", nil, "DNS names and IPs for the server certificate (default: this host's name and addresses)")
+	f.StringSliceVar(&sources, "sources", nil, "apt sources files (.list or .sources) naming the repositories the server mirrors and their keyrings (default: this machine's apt sources)")
+	f.DurationVar(&interval, "interval", time.Minute, "check-in interval told to agents")
+	f.DurationVar(&refresh, "refresh", 15*time.Minute, "how often to refetch repository indexes")
+	return cmd
+}
+
+// loadTrust reads the sources the server mirrors.
+func loadTrust(files []string) ([]repo.Source, error) {
+	var entries []deb.SourceEntry
+	if len(files) == 0 {
+		conf, err := deb.LoadAptConfig("/")
+		if err != nil {
+			return nil, err
+		}
+		if entries, err = deb.LoadSources("/", conf); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range files {
+		e, err := deb.ReadSourcesFile(f)
+		if err != nil {
+			return nil, err
+		}
+		entries = append(entries, e...)
+	}
+	return scan.RepoSources(entries, nil), nil
+}
+
+func defaultNames() []string {
+	names := []string{"localhost"}
+	if h, err := os.Hostname(); err == nil {
+		names = append(names, h)
+	}
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok {
+			names = append(names, ip.IP.String())
+		}
+	}
+	return names
+}

@@ -1,0 +1,191 @@
+// Package agent is the endpoint side of patchloop: it enrolls with the
+// server, then checks in on an interval (with jitter, and exponential
+// back-off while the server is unreachable), sends its inventory when the
+// server lacks it, and runs the jobs the server hands out, reporting each
+// result under the job's ID so that a job run twice is stored once.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/pki"
+)
+
+// Config configures an agent.
+type Config struct {
+	StateDir string // where State lives
+	Root     string // the system to report; "/" normally
+	Log      *slog.Logger
+	Timeout  time.Duration // per request; 0: 30s
+	// MaxBackoff caps the wait between failed check-ins; 0: 5 minutes.
+	MaxBackoff time.Duration
+}
+
+func (c *Config) defaults() {
+	if c.Root == "" {
+		c.Root = "/"
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 30 * time.Second
+	}
+	if c.MaxBackoff <= 0 {
+		c.MaxBackoff = 5 * time.Minute
+	}
+}
+
+// Enroll trades token for a host credential at server, trusting the
+// server only if its CA has the given fingerprint, and saves the state.
+func Enroll(ctx context.Context, cfg Config, server, caFingerprint, token string) (*State, error) {
+	cfg.defaults()
+	fpr, err := pki.NormalizeFingerprint(caFingerprint)
+	if err != nil {
+		return nil, err
+	}
+	_, facts, err := Collect(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	c, err := NewClient(server, fpr, "", cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.Enroll(ctx, token, facts)
+	if err != nil {
+		return nil, fmt.Errorf("enroll: %w", err)
+	}
+	st := &State{Server: server, CAFingerprint: fpr, HostID: resp.HostID, Credential: resp.Credential}
+	if err := st.Save(cfg.StateDir); err != nil {
+		return nil, fmt.Errorf("save state: %w", err)
+	}
+	cfg.Log.Info("enrolled", "host", resp.HostID, "server", server)
+	return st, nil
+}
+
+// Agent is an enrolled agent.
+type Agent struct {
+	cfg    Config
+	st     *State
+	client *Client
+	// interval is the server's check-in interval, as last told.
+	interval time.Duration
+}
+
+// New loads the state and returns an agent ready to Run.
+func New(cfg Config) (*Agent, error) {
+	cfg.defaults()
+	st, err := LoadState(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	c, err := NewClient(st.Server, st.CAFingerprint, st.Credential, cfg.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	return &Agent{cfg: cfg, st: st, client: c, interval: time.Minute}, nil
+}
+
+// Run checks in until ctx ends. Failures are logged and retried with
+// back-off; Run returns only when ctx is done.
+func (a *Agent) Run(ctx context.Context) error {
+	failures := 0
+	for {
+		err := a.Once(ctx)
+		wait := jitter(a.interval)
+		if err != nil {
+			failures++
+			wait = backoff(failures, a.cfg.MaxBackoff)
+			level := slog.LevelWarn
+			var se *StatusError
+			if errors.As(err, &se) && se.Refused() {
+				level = slog.LevelError // revoked or unknown: an operator must act
+			}
+			a.cfg.Log.Log(ctx, level, "check-in failed", "err", err, "retry_in", wait.Round(time.Millisecond))
+		} else {
+			if failures > 0 {
+				a.cfg.Log.Info("check-in recovered", "after_failures", failures)
+			}
+			failures = 0
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// Once does one check-in: report, send the inventory if asked, run jobs.
+func (a *Agent) Once(ctx context.Context) error {
+	inv, facts, err := Collect(a.cfg.Root)
+	if err != nil {
+		return fmt.Errorf("read inventory: %w", err)
+	}
+	hash := inv.Hash()
+	resp, err := a.client.CheckIn(ctx, api.CheckInRequest{Facts: facts, InventoryHash: hash})
+	if err != nil {
+		return err
+	}
+	if resp.IntervalSeconds > 0 {
+		a.interval = time.Duration(resp.IntervalSeconds) * time.Second
+	}
+	if resp.SendInventory {
+		if err := a.client.PutInventory(ctx, inv); err != nil {
+			return fmt.Errorf("send inventory: %w", err)
+		}
+		a.cfg.Log.Info("inventory sent", "packages", len(inv.Packages), "hash", hash[:12])
+	}
+	for _, j := range resp.Jobs {
+		res := a.run(ctx, j)
+		if err := a.client.JobResult(ctx, j.ID, res); err != nil {
+			return fmt.Errorf("report job %s: %w", j.ID, err)
+		}
+		a.cfg.Log.Info("job done", "job", j.ID, "kind", j.Kind, "status", res.Status)
+	}
+	return nil
+}
+
+// run executes one job. Running it again gives the same kind of result;
+// the server keeps the first.
+func (a *Agent) run(ctx context.Context, j api.Job) api.JobResult {
+	switch j.Kind {
+	case "scan":
+		inv, _, err := Collect(a.cfg.Root)
+		if err == nil {
+			err = a.client.PutInventory(ctx, inv)
+		}
+		if err != nil {
+			return api.JobResult{Status: "failed", Error: err.Error()}
+		}
+		out, _ := json.Marshal(map[string]any{"inventory_hash": inv.Hash(), "packages": len(inv.Packages)})
+		return api.JobResult{Status: "ok", Result: out}
+	default:
+		return api.JobResult{Status: "failed", Error: fmt.Sprintf("this agent does not know jobs of kind %q", j.Kind)}
+	}
+}
+
+// jitter spreads check-ins: interval ±10%.
+func jitter(d time.Duration) time.Duration {
+	return d - d/10 + rand.N(d/5+1)
+}
+
+// backoff is 2s·2^(n-1), capped, with full jitter on its upper half.
+func backoff(n int, max time.Duration) time.Duration {
+	d := 2 * time.Second
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	return d/2 + rand.N(d/2+1)
+}

@@ -1,0 +1,131 @@
+package agent
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/pki"
+)
+
+// Client talks to the server's agent API over TLS pinned to the CA.
+type Client struct {
+	base       string
+	credential string
+	http       *http.Client
+}
+
+// NewClient returns a client for the server at base whose CA has this
+// fingerprint; credential may be empty (enrollment).
+func NewClient(base, caFingerprint, credential string, timeout time.Duration) (*Client, error) {
+	tlsConf, err := pki.PinnedTLS(caFingerprint, nil)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(base, "https://") {
+		return nil, fmt.Errorf("server %q: want an https:// URL", base)
+	}
+	tr := &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 2, IdleConnTimeout: 5 * time.Minute,
+		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: timeout}
+	return &Client{base: strings.TrimRight(base, "/"), credential: credential,
+		http: &http.Client{Transport: tr, Timeout: timeout}}, nil
+}
+
+// StatusError is a non-2xx answer from the server.
+type StatusError struct {
+	Code   int
+	Reason string
+	URL    string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%s: %d %s: %s", e.URL, e.Code, http.StatusText(e.Code), e.Reason)
+}
+
+// Refused reports whether the server refused the credential itself (as
+// opposed to being unreachable or failing).
+func (e *StatusError) Refused() bool {
+	return e.Code == http.StatusUnauthorized || e.Code == http.StatusForbidden
+}
+
+// do sends body (JSON, gzipped when zip) and decodes the answer into out.
+func (c *Client) do(ctx context.Context, method, path string, body any, zip bool, out any) error {
+	var buf bytes.Buffer
+	if body != nil {
+		var w io.Writer = &buf
+		var zw *gzip.Writer
+		if zip {
+			zw = gzip.NewWriter(&buf)
+			w = zw
+		}
+		if err := json.NewEncoder(w).Encode(body); err != nil {
+			return err
+		}
+		if zw != nil {
+			if err := zw.Close(); err != nil {
+				return err
+			}
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, &buf)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if zip {
+		req.Header.Set("Content-Encoding", "gzip")
+	}
+	if c.credential != "" {
+		req.Header.Set("Authorization", "Bearer "+c.credential)
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		var e api.Error
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if json.Unmarshal(data, &e) != nil || e.Error == "" {
+			e.Error = strings.TrimSpace(string(data))
+		}
+		return &StatusError{Code: resp.StatusCode, Reason: e.Error, URL: c.base + path}
+	}
+	if out == nil || resp.StatusCode == http.StatusNoContent {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	return json.NewDecoder(io.LimitReader(resp.Body, api.MaxBody)).Decode(out)
+}
+
+// Enroll exchanges an enrollment token for a host credential.
+func (c *Client) Enroll(ctx context.Context, token string, facts api.Facts) (api.EnrollResponse, error) {
+	var out api.EnrollResponse
+	err := c.do(ctx, http.MethodPost, "/api/v1/enroll", api.EnrollRequest{Token: token, Facts: facts}, false, &out)
+	return out, err
+}
+
+// CheckIn reports facts and the inventory hash.
+func (c *Client) CheckIn(ctx context.Context, req api.CheckInRequest) (api.CheckInResponse, error) {
+	var out api.CheckInResponse
+	err := c.do(ctx, http.MethodPost, "/api/v1/agent/checkin", req, false, &out)
+	return out, err
+}
+
+// PutInventory sends the full inventory.
+func (c *Client) PutInventory(ctx context.Context, inv *api.Inventory) error {
+	return c.do(ctx, http.MethodPut, "/api/v1/agent/inventory", inv, true, nil)
+}
+
+// JobResult reports a job's result.
+func (c *Client) JobResult(ctx context.Context, jobID string, res api.JobResult) error {
+	return c.do(ctx, http.MethodPost, "/api/v1/agent/jobs/"+url.PathEscape(jobID)+"/result", res, false, nil)
+}

@@ -1,0 +1,134 @@
+package server
+
+import (
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"regexp"
+	"strings"
+
+	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/store"
+)
+
+var machineIDPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+func (s *Server) enroll(w http.ResponseWriter, r *http.Request) {
+	var req api.EnrollRequest
+	if !decodeBody(w, r, api.MaxBody, &req) {
+		return
+	}
+	id, secret, ok := splitCredential(req.Token, api.EnrollTokenPrefix)
+	if !ok {
+		httpError(w, http.StatusBadRequest, "token: want %sID_SECRET", api.EnrollTokenPrefix)
+		return
+	}
+	if !machineIDPattern.MatchString(req.Facts.MachineID) {
+		httpError(w, http.StatusBadRequest, "facts.machine_id %q: want the 32 hex digits of /etc/machine-id", req.Facts.MachineID)
+		return
+	}
+	facts, _ := json.Marshal(req.Facts)
+	credSecret := newSecret()
+	h := store.Host{ID: newID(), MachineID: req.Facts.MachineID, Hostname: req.Facts.Hostname,
+		SecretHash: hashSecret(credSecret), Facts: facts}
+	got, err := s.store.Enroll(r.Context(), id, hashSecret(secret), h, s.cfg.Now())
+	if errors.Is(err, store.ErrTokenInvalid) {
+		s.metrics.authFailures.WithLabelValues("enroll").Inc()
+		httpError(w, http.StatusUnauthorized, "%v", err)
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "enroll: %v", err)
+		return
+	}
+	s.log.Info("host enrolled", "host", got.ID, "hostname", got.Hostname, "token", id)
+	writeJSON(w, http.StatusOK, api.EnrollResponse{HostID: got.ID, Credential: api.HostSecretPrefix + got.ID + "_" + credSecret})
+}
+
+func (s *Server) checkIn(w http.ResponseWriter, r *http.Request, h store.Host) {
+	var req api.CheckInRequest
+	if !decodeBody(w, r, api.MaxBody, &req) {
+		return
+	}
+	now := s.cfg.Now()
+	var facts []byte
+	if req.Facts != (api.Facts{}) {
+		facts, _ = json.Marshal(req.Facts)
+		if string(facts) == string(h.Facts) {
+			facts = nil // unchanged: do not rewrite
+		}
+	}
+	if err := s.store.CheckIn(r.Context(), store.CheckIn{HostID: h.ID, At: now, Facts: facts}); err != nil {
+		httpError(w, http.StatusInternalServerError, "check-in: %v", err)
+		return
+	}
+	resp := api.CheckInResponse{
+		SendInventory:   req.InventoryHash == "" || req.InventoryHash != h.InventoryHash,
+		IntervalSeconds: int(s.cfg.Interval.Seconds()),
+	}
+	jobs, err := s.store.LeaseJobs(r.Context(), h.ID, now, s.cfg.JobLease, 10)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "lease jobs: %v", err)
+		return
+	}
+	for _, j := range jobs {
+		resp.Jobs = append(resp.Jobs, api.Job{ID: j.JobID, Kind: j.Kind, Params: json.RawMessage(j.Params)})
+	}
+	s.metrics.checkIns.Inc()
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (s *Server) putInventory(w http.ResponseWriter, r *http.Request, h store.Host) {
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "gzip body: %v", err)
+			return
+		}
+		defer zr.Close()
+		r.Body = zr
+		r.ContentLength = -1
+	}
+	var inv api.Inventory
+	if !decodeBody(w, r, api.MaxInventoryBody, &inv) {
+		return
+	}
+	if err := inv.Validate(); err != nil {
+		httpError(w, http.StatusUnprocessableEntity, "inventory: %v", err)
+		return
+	}
+	hash := inv.Hash()
+	data, _ := json.Marshal(&inv)
+	if err := s.store.PutInventory(r.Context(), h.ID, hash, data, s.cfg.Now()); err != nil {
+		httpError(w, http.StatusInternalServerError, "store inventory: %v", err)
+		return
+	}
+	s.metrics.inventories.Inc()
+	if err := s.detectHost(r.Context(), h.ID, hash, &inv); err != nil {
+		s.log.Warn("detect", "host", h.ID, "err", err)
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host) {
+	var res api.JobResult
+	if !decodeBody(w, r, api.MaxBody, &res) {
+		return
+	}
+	if res.Status != "ok" && res.Status != "failed" {
+		httpError(w, http.StatusBadRequest, "status %q: want ok or failed", res.Status)
+		return
+	}
+	body, _ := json.Marshal(res)
+	first, err := s.store.CompleteJob(r.Context(), r.PathValue("job"), h.ID, res.Status, body, s.cfg.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		httpError(w, http.StatusNotFound, "no job %s for this host", r.PathValue("job"))
+		return
+	}
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "store job result: %v", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]bool{"first": first})
+}

@@ -1,0 +1,136 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/store"
+)
+
+// splitCredential splits PREFIX+ID_SECRET.
+func splitCredential(s, prefix string) (id, secret string, ok bool) {
+	rest, found := strings.CutPrefix(s, prefix)
+	if !found {
+		return "", "", false
+	}
+	id, secret, ok = strings.Cut(rest, "_")
+	return id, secret, ok && id != "" && secret != ""
+}
+
+func bearer(r *http.Request) string {
+	v := r.Header.Get("Authorization")
+	tok, ok := strings.CutPrefix(v, "Bearer ")
+	if !ok {
+		return ""
+	}
+	return strings.TrimSpace(tok)
+}
+
+type hostKey struct{}
+
+// agent wraps a handler for agents: it requires a valid, unrevoked host
+// credential. Admin tokens are refused here, and host credentials on the
+// admin API.
+func (s *Server) agent(h func(http.ResponseWriter, *http.Request, store.Host)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		id, secret, ok := splitCredential(bearer(r), api.HostSecretPrefix)
+		if !ok {
+			s.metrics.authFailures.WithLabelValues("agent").Inc()
+			httpError(w, http.StatusUnauthorized, "need a host credential (Authorization: Bearer %s...)", api.HostSecretPrefix)
+			return
+		}
+		host, err := s.store.Host(r.Context(), id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			s.metrics.authFailures.WithLabelValues("agent").Inc()
+			httpError(w, http.StatusUnauthorized, "unknown host credential")
+			return
+		case err != nil:
+			httpError(w, http.StatusInternalServerError, "look up host: %v", err)
+			return
+		}
+		if subtle.ConstantTimeCompare(host.SecretHash, hashSecret(secret)) != 1 {
+			s.metrics.authFailures.WithLabelValues("agent").Inc()
+			httpError(w, http.StatusUnauthorized, "wrong host credential")
+			return
+		}
+		if !host.RevokedAt.IsZero() {
+			s.metrics.authFailures.WithLabelValues("agent").Inc()
+			httpError(w, http.StatusForbidden, "host %s was revoked at %s; enroll again with a new token", host.ID, host.RevokedAt.UTC().Format("2006-01-02T15:04:05Z"))
+			return
+		}
+		h(w, r, host)
+	}
+}
+
+// admin wraps a handler for the admin API.
+func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if err := s.checkAdmin(r.Context(), bearer(r)); err != nil {
+			s.metrics.authFailures.WithLabelValues("admin").Inc()
+			httpError(w, http.StatusUnauthorized, "%v", err)
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (s *Server) checkAdmin(ctx context.Context, tok string) error {
+	id, secret, ok := splitCredential(tok, api.AdminTokenPrefix)
+	if !ok {
+		return fmt.Errorf("need an admin token (Authorization: Bearer %s...)", api.AdminTokenPrefix)
+	}
+	t, err := s.store.AdminToken(ctx, id)
+	if err != nil {
+		return errors.New("unknown admin token")
+	}
+	if subtle.ConstantTimeCompare(t.SecretHash, hashSecret(secret)) != 1 {
+		return errors.New("wrong admin token")
+	}
+	if !t.RevokedAt.IsZero() {
+		return errors.New("admin token revoked")
+	}
+	return nil
+}
+
+// httpError writes a JSON error body with a one-line reason.
+func httpError(w http.ResponseWriter, code int, format string, args ...any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(api.Error{Error: fmt.Sprintf(format, args...)})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// decodeBody checks the content type and decodes a JSON body of at most
+// limit bytes, answering 415 or 400 itself; it reports whether to go on.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(mt) != "application/json" {
+		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
+		return false
+	}
+	if r.ContentLength > limit {
+		httpError(w, http.StatusRequestEntityTooLarge, "body of %d bytes is over the limit of %d", r.ContentLength, limit)
+		return false
+	}
+	if err := api.Decode(r.Body, limit, v); err != nil {
+		code := http.StatusBadRequest
+		if strings.Contains(err.Error(), "larger than") {
+			code = http.StatusRequestEntityTooLarge
+		}
+		httpError(w, code, "%v", err)
+		return false
+	}
+	return true
+}

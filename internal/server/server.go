@@ -1,0 +1,304 @@
+// Package server is patchloop's HTTP API under /api/v1: enrollment and
+// check-ins of agents, inventories, the per-host job queue, and the admin
+// API the CLI uses. It owns no domain rules: detection is package
+// central's, persistence package store's, certificates package pki's.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/central"
+	"github.com/patchloop/patchloop/internal/pki"
+	"github.com/patchloop/patchloop/internal/store"
+)
+
+// Config configures a Server.
+type Config struct {
+	Store  store.Store
+	Engine *central.Engine
+	Log    *slog.Logger
+	Now    func() time.Time
+	// Interval is the check-in interval told to agents.
+	Interval time.Duration
+	// JobLease is how long a handed-out job stays with its agent before
+	// it is handed out again.
+	JobLease time.Duration
+}
+
+// Server serves the API. Create it with New.
+type Server struct {
+	cfg     Config
+	store   store.Store
+	engine  *central.Engine
+	log     *slog.Logger
+	ca      *pki.CA
+	metrics *metrics
+
+	ready chan struct{}
+	// recompute serializes recomputation per host.
+	recompute sync.Map // host ID → *sync.Mutex
+}
+
+// New prepares a server: it loads the CA from the store, creating it on
+// first start (replicas sharing a database agree on one).
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = time.Minute
+	}
+	if cfg.JobLease <= 0 {
+		cfg.JobLease = 10 * time.Minute
+	}
+	s := &Server{cfg: cfg, store: cfg.Store, engine: cfg.Engine, log: cfg.Log, ready: make(chan struct{})}
+	ca, err := loadCA(ctx, cfg.Store, cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	s.ca = ca
+	s.metrics = newMetrics(s)
+	close(s.ready)
+	return s, nil
+}
+
+// CA returns the server's certificate authority.
+func (s *Server) CA() *pki.CA { return s.ca }
+
+// caSetting is the store key of the CA (certificate and key PEM, JSON).
+const caSetting = "ca/v1"
+
+func loadCA(ctx context.Context, st store.Store, now time.Time) (*pki.CA, error) {
+	type stored struct{ Cert, Key []byte }
+	ca, err := pki.NewCA("patchloop CA", now)
+	if err != nil {
+		return nil, err
+	}
+	key, err := pki.EncodeKey(ca.Key)
+	if err != nil {
+		return nil, err
+	}
+	fresh, _ := json.Marshal(stored{Cert: pki.EncodeCert(ca.Cert), Key: key})
+	got, err := st.PutSettingIfAbsent(ctx, caSetting, fresh)
+	if err != nil {
+		return nil, fmt.Errorf("store CA: %w", err)
+	}
+	var v stored
+	if err := json.Unmarshal(got, &v); err != nil {
+		return nil, fmt.Errorf("stored CA: %w", err)
+	}
+	return pki.ParseCA(v.Cert, v.Key)
+}
+
+// TLSConfig returns the server's TLS configuration with a fresh server
+// certificate for names, signed by the CA.
+func (s *Server) TLSConfig(names []string) (*tls.Config, error) {
+	cert, err := s.ca.ServerCert(names, s.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}, nil
+}
+
+// EnsureAdminToken creates an admin token when the store has none and
+// writes it to path (mode 0600), so the first operator can use the CLI on
+// the server machine. It returns whether it made one.
+func (s *Server) EnsureAdminToken(ctx context.Context, path string) (bool, error) {
+	list, err := s.store.ListAdminTokens(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, t := range list {
+		if t.RevokedAt.IsZero() {
+			return false, nil
+		}
+	}
+	tok, err := s.CreateAdminToken(ctx, "initial")
+	if err != nil {
+		return false, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return false, err
+	}
+	if err := os.WriteFile(path, []byte(tok+"\n"), 0o600); err != nil {
+		return false, fmt.Errorf("write admin token: %w", err)
+	}
+	return true, nil
+}
+
+// CreateAdminToken makes an admin token and returns it (shown once).
+func (s *Server) CreateAdminToken(ctx context.Context, name string) (string, error) {
+	id, secret := newID(), newSecret()
+	err := s.store.CreateAdminToken(ctx, store.AdminToken{ID: id, SecretHash: hashSecret(secret), Name: name, CreatedAt: s.cfg.Now()})
+	if err != nil {
+		return "", err
+	}
+	return api.AdminTokenPrefix + id + "_" + secret, nil
+}
+
+// Handler returns the HTTP handler of the whole API.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.metrics.handler())
+
+	mux.HandleFunc("POST /api/v1/enroll", s.enroll)
+	mux.HandleFunc("POST /api/v1/agent/checkin", s.agent(s.checkIn))
+	mux.HandleFunc("PUT /api/v1/agent/inventory", s.agent(s.putInventory))
+	mux.HandleFunc("POST /api/v1/agent/jobs/{job}/result", s.agent(s.jobResult))
+
+	mux.HandleFunc("POST /api/v1/tokens", s.admin(s.createToken))
+	mux.HandleFunc("GET /api/v1/tokens", s.admin(s.listTokens))
+	mux.HandleFunc("DELETE /api/v1/tokens/{id}", s.admin(s.revokeToken))
+	mux.HandleFunc("GET /api/v1/hosts", s.admin(s.listHosts))
+	mux.HandleFunc("GET /api/v1/hosts/{id}", s.admin(s.showHost))
+	mux.HandleFunc("POST /api/v1/hosts/{id}/revoke", s.admin(s.revokeHost))
+	mux.HandleFunc("GET /api/v1/hosts/{id}/updates", s.admin(s.hostUpdates))
+	mux.HandleFunc("GET /api/v1/updates", s.admin(s.listUpdates))
+	mux.HandleFunc("POST /api/v1/jobs", s.admin(s.createJob))
+	mux.HandleFunc("GET /api/v1/jobs/{id}", s.admin(s.showJob))
+	return s.metrics.instrument(mux)
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if _, err := s.store.Setting(ctx, caSetting); err != nil {
+		httpError(w, http.StatusServiceUnavailable, "store not ready: %v", err)
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+// RunRefresh refetches the indexes every interval until ctx ends, and
+// recomputes the hosts whose indexes changed.
+func (s *Server) RunRefresh(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := s.Refresh(ctx); err != nil {
+			s.log.Warn("index refresh", "err", err)
+		}
+	}
+}
+
+// Refresh refetches every world's indexes and recomputes the hosts of the
+// worlds that changed.
+func (s *Server) Refresh(ctx context.Context) error {
+	changed, err := s.engine.Refresh(ctx)
+	if len(changed) > 0 {
+		worlds := map[string]bool{}
+		for _, k := range changed {
+			worlds[k] = true
+		}
+		if rerr := s.recomputeWorlds(ctx, worlds); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return err
+}
+
+func (s *Server) recomputeWorlds(ctx context.Context, worlds map[string]bool) error {
+	hosts, err := s.store.ListHosts(ctx, store.HostFilter{})
+	if err != nil {
+		return err
+	}
+	for _, h := range hosts {
+		u, err := s.store.HostUpdates(ctx, h.ID)
+		if err != nil || !worlds[central.WorldOf(u.Basis)] || h.InventoryHash == "" {
+			continue
+		}
+		if err := s.detectHost(ctx, h.ID, h.InventoryHash, nil); err != nil {
+			s.log.Warn("recompute", "host", h.ID, "err", err)
+		}
+	}
+	return nil
+}
+
+// detectHost computes and stores a host's updates from the inventory with
+// this hash (read from the store unless given).
+func (s *Server) detectHost(ctx context.Context, hostID, hash string, inv *api.Inventory) error {
+	mu, _ := s.recompute.LoadOrStore(hostID, &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if inv == nil {
+		data, err := s.store.Inventory(ctx, hash)
+		if err != nil {
+			return err
+		}
+		inv = &api.Inventory{}
+		if err := json.Unmarshal(data, inv); err != nil {
+			return fmt.Errorf("stored inventory %s: %w", hash, err)
+		}
+	}
+	start := time.Now()
+	res, err := s.engine.Detect(ctx, inv)
+	s.metrics.detectSeconds.Observe(time.Since(start).Seconds())
+	u := store.HostUpdates{HostID: hostID, ComputedAt: s.cfg.Now(), Basis: hash}
+	if err != nil {
+		u.Error = err.Error()
+		u.Updates = []byte("[]")
+	} else {
+		u.Basis = res.Basis + ":" + hash
+		if u.Updates, err = json.Marshal(nonNil(res.Updates)); err != nil {
+			return err
+		}
+		u.Count = len(res.Updates)
+		for _, x := range res.Updates {
+			if x.Security {
+				u.Security++
+			}
+		}
+	}
+	return s.store.PutHostUpdates(ctx, u)
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+// newID is a random 16-hex-digit identifier.
+func newID() string {
+	b := make([]byte, 8)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+// newSecret is a random 256-bit secret, base64url.
+func newSecret() string {
+	b := make([]byte, 32)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func hashSecret(secret string) []byte {
+	sum := sha256.Sum256([]byte(secret))
+	return sum[:]
+}

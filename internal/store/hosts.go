@@ -1,0 +1,196 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+)
+
+const hostColumns = "id, machine_id, hostname, labels, secret_hash, enrolled_at, revoked_at, last_seen, facts, inventory_hash, inventory_at"
+
+func scanHost(row interface{ Scan(...any) error }) (Host, error) {
+	var (
+		h                              Host
+		labels                         string
+		facts, invHash                 sql.NullString
+		enrolled, revoked, seen, invAt int64
+	)
+	if err := row.Scan(&h.ID, &h.MachineID, &h.Hostname, &labels, &h.SecretHash,
+		&enrolled, &revoked, &seen, &facts, &invHash, &invAt); err != nil {
+		return Host{}, err
+	}
+	var err error
+	h.Labels, err = decodeLabels(labels)
+	h.EnrolledAt, h.RevokedAt, h.LastSeen, h.InventoryAt = fromMS(enrolled), fromMS(revoked), fromMS(seen), fromMS(invAt)
+	h.Facts, h.InventoryHash = textBytes(facts), invHash.String
+	return h, err
+}
+
+// Host returns host id; unknown is ErrNotFound.
+func (s *sqlStore) Host(ctx context.Context, id string) (Host, error) {
+	h, err := scanHost(s.rdb.QueryRowContext(ctx, s.q("SELECT "+hostColumns+" FROM hosts WHERE id = ?"), id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Host{}, notFound("host", id)
+	}
+	if err != nil {
+		return Host{}, fmt.Errorf("store: host %s: %w", id, err)
+	}
+	return h, nil
+}
+
+// ListHosts returns the hosts f selects ordered by hostname, then ID.
+func (s *sqlStore) ListHosts(ctx context.Context, f HostFilter) ([]Host, error) {
+	query := "SELECT " + hostColumns + " FROM hosts"
+	if !f.IncludeRevoked {
+		query += " WHERE revoked_at = 0"
+	}
+	rows, err := s.rdb.QueryContext(ctx, query+" ORDER BY hostname, id")
+	if err != nil {
+		return nil, fmt.Errorf("store: list hosts: %w", err)
+	}
+	defer rows.Close()
+	var hs []Host
+	for rows.Next() {
+		h, err := scanHost(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list hosts: %w", err)
+		}
+		if hasLabels(h.Labels, f.Label) {
+			hs = append(hs, h)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list hosts: %w", err)
+	}
+	return hs, nil
+}
+
+// hasLabels reports whether every pair of want is in have.
+func hasLabels(have, want map[string]string) bool {
+	for k, v := range want {
+		if got, ok := have[k]; !ok || got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// RevokeHost marks host id revoked at at; unknown is ErrNotFound.
+func (s *sqlStore) RevokeHost(ctx context.Context, id string, at time.Time) error {
+	n, err := s.exec(ctx, fmt.Sprintf(revokeSQL, "hosts"), ms(at), id)
+	if err != nil {
+		return fmt.Errorf("store: revoke host %s: %w", id, err)
+	}
+	if n == 0 {
+		return notFound("host", id)
+	}
+	return nil
+}
+
+// CheckIn records LastSeen and, when not nil, Facts: one UPDATE by
+// primary key, the server's hottest statement.
+func (s *sqlStore) CheckIn(ctx context.Context, c CheckIn) error {
+	var (
+		n   int64
+		err error
+	)
+	if c.Facts == nil {
+		n, err = s.exec(ctx, "UPDATE hosts SET last_seen = ? WHERE id = ?", ms(c.At), c.HostID)
+	} else {
+		n, err = s.exec(ctx, "UPDATE hosts SET last_seen = ?, facts = ? WHERE id = ?", ms(c.At), string(c.Facts), c.HostID)
+	}
+	if err != nil {
+		return fmt.Errorf("store: check in host %s: %w", c.HostID, err)
+	}
+	if n == 0 {
+		return notFound("host", c.HostID)
+	}
+	return nil
+}
+
+// PutInventory stores data under hash unless it is there already and
+// makes it host hostID's inventory, in one transaction.
+func (s *sqlStore) PutInventory(ctx context.Context, hostID, hash string, data []byte, at time.Time) error {
+	if data == nil {
+		data = []byte{} // the column is NOT NULL
+	}
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q("INSERT INTO inventories (hash, data, created_at) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING"),
+			hash, data, ms(at)); err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q("UPDATE hosts SET inventory_hash = ?, inventory_at = ? WHERE id = ?"), hash, ms(at), hostID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return errors.Join(err, ErrNotFound)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: put inventory %s of host %s: %w", hash, hostID, err)
+	}
+	return nil
+}
+
+// Inventory returns the inventory stored under hash; unknown is
+// ErrNotFound.
+func (s *sqlStore) Inventory(ctx context.Context, hash string) ([]byte, error) {
+	var data []byte
+	err := s.rdb.QueryRowContext(ctx, s.q("SELECT data FROM inventories WHERE hash = ?"), hash).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("inventory", hash)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: inventory %s: %w", hash, err)
+	}
+	return data, nil
+}
+
+// PutHostUpdates replaces the detection result of host u.HostID; an
+// unknown host is ErrNotFound.
+func (s *sqlStore) PutHostUpdates(ctx context.Context, u HostUpdates) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, s.q("SELECT 1 FROM hosts WHERE id = ?"), u.HostID).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO host_updates (host_id, computed_at, basis, updates, count, security, error)
+			VALUES (?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (host_id) DO UPDATE SET computed_at = excluded.computed_at, basis = excluded.basis,
+				updates = excluded.updates, count = excluded.count, security = excluded.security, error = excluded.error`),
+			u.HostID, ms(u.ComputedAt), u.Basis, jsonText(u.Updates), u.Count, u.Security, u.Error)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("store: put updates of host %s: %w", u.HostID, err)
+	}
+	return nil
+}
+
+// HostUpdates returns the detection result of host hostID; none is
+// ErrNotFound.
+func (s *sqlStore) HostUpdates(ctx context.Context, hostID string) (HostUpdates, error) {
+	var (
+		u        = HostUpdates{HostID: hostID}
+		computed int64
+		updates  sql.NullString
+	)
+	err := s.rdb.QueryRowContext(ctx, s.q("SELECT computed_at, basis, updates, count, security, error FROM host_updates WHERE host_id = ?"), hostID).
+		Scan(&computed, &u.Basis, &updates, &u.Count, &u.Security, &u.Error)
+	if errors.Is(err, sql.ErrNoRows) {
+		return HostUpdates{}, notFound("updates of host", hostID)
+	}
+	if err != nil {
+		return HostUpdates{}, fmt.Errorf("store: updates of host %s: %w", hostID, err)
+	}
+	u.ComputedAt, u.Updates = fromMS(computed), textBytes(updates)
+	return u, nil
+}

@@ -1,0 +1,256 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+)
+
+// Open opens the store named by dsn and brings its schema up to date.
+//
+// A dsn starting with postgres:// or postgresql:// is a PostgreSQL
+// connection URL. Anything else is the path of a SQLite database file,
+// optionally prefixed with "sqlite:"; the file and its directory (mode
+// 0700) are created when missing.
+func Open(ctx context.Context, dsn string) (Store, error) {
+	var (
+		s   *sqlStore
+		err error
+	)
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		s, err = openPostgres(ctx, dsn)
+	} else {
+		s, err = openSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := migrate(ctx, s.db, s.d); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// dialect holds what differs between the SQL of SQLite and PostgreSQL.
+// Everything else (ON CONFLICT, RETURNING, the queries) is shared.
+type dialect struct {
+	name   string // "sqlite" or "postgres": error messages, migrations/<name>
+	dollar bool   // placeholders are $1, $2, ... rather than ?
+	// forUpdate is appended to a SELECT whose rows a transaction is about
+	// to change, so concurrent transactions queue up behind it. SQLite
+	// needs none: it has a single writer.
+	forUpdate string
+	// skipLocked is appended to the SELECT that picks jobs to lease, so
+	// concurrent leases pass over each other's rows instead of waiting.
+	skipLocked string
+	// migrateLock is run first in every migration transaction so that
+	// replicas starting at once apply each migration once.
+	migrateLock string
+	sizeQuery   string // database size on disk, in bytes
+}
+
+var (
+	sqliteDialect = dialect{
+		name:      "sqlite",
+		sizeQuery: "SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()",
+	}
+	postgresDialect = dialect{
+		name:        "postgres",
+		dollar:      true,
+		forUpdate:   " FOR UPDATE",
+		skipLocked:  " FOR UPDATE SKIP LOCKED",
+		migrateLock: "SELECT pg_advisory_xact_lock(7031746133817331822)", // a key of our own
+		sizeQuery:   "SELECT pg_database_size(current_database())",
+	}
+)
+
+// sqlStore implements Store over database/sql for both dialects.
+type sqlStore struct {
+	d dialect
+	// db runs writes and transactions. On SQLite it holds one connection,
+	// so writers queue in Go (honouring their contexts) instead of
+	// meeting SQLITE_BUSY; its transactions begin IMMEDIATE so that
+	// another process writing the same file waits in busy_timeout too.
+	db *sql.DB
+	// rdb runs plain reads. On SQLite it is a pool of query-only
+	// connections that WAL lets read while the writer writes; on
+	// PostgreSQL it is db.
+	rdb *sql.DB
+}
+
+func openPostgres(ctx context.Context, dsn string) (*sqlStore, error) {
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	// Several replicas share one server: keep each one's share modest.
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open postgres: %w", err)
+	}
+	return &sqlStore{d: postgresDialect, db: db, rdb: db}, nil
+}
+
+func openSQLite(ctx context.Context, path string) (*sqlStore, error) {
+	if path == "" {
+		return nil, errors.New("open sqlite: empty database path")
+	}
+	if strings.Contains(path, "?") {
+		return nil, fmt.Errorf("open sqlite %s: path must not contain '?'", path)
+	}
+	const common = "_busy_timeout=10000&_foreign_keys=1&_synchronous=NORMAL"
+	memory := path == ":memory:"
+	if !memory {
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+	}
+	db, err := sql.Open("sqlite", path+"?"+common+"&_journal_mode=WAL&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	s := &sqlStore{d: sqliteDialect, db: db, rdb: db}
+	if memory { // every connection would be a database of its own
+		return s, nil
+	}
+	rdb, err := sql.Open("sqlite", path+"?"+common+"&_query_only=1")
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	rdb.SetMaxOpenConns(8)
+	rdb.SetMaxIdleConns(8)
+	s.rdb = rdb
+	return s, nil
+}
+
+// Close closes the database handles.
+func (s *sqlStore) Close() error {
+	err := s.db.Close()
+	if s.rdb != s.db {
+		err = errors.Join(err, s.rdb.Close())
+	}
+	return err
+}
+
+// q rewrites the ? placeholders of query for the dialect. Queries in this
+// package never contain a literal '?'.
+func (s *sqlStore) q(query string) string {
+	if !s.d.dollar {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 16)
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// inTx runs fn in a write transaction and commits it when fn returns nil.
+func (s *sqlStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// exec runs one write statement and returns the number of rows it changed.
+func (s *sqlStore) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := s.db.ExecContext(ctx, s.q(query), args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// ms is t in Unix milliseconds; the zero time is 0.
+func ms(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+// fromMS inverts ms: 0 is the zero time, anything else a UTC time.
+func fromMS(v int64) time.Time {
+	if v == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(v).UTC()
+}
+
+// jsonText is b as a nullable text value: nil is NULL.
+func jsonText(b []byte) any {
+	if b == nil {
+		return nil
+	}
+	return string(b)
+}
+
+// textBytes inverts jsonText.
+func textBytes(v sql.NullString) []byte {
+	if !v.Valid {
+		return nil
+	}
+	return []byte(v.String)
+}
+
+func encodeLabels(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // a map[string]string always marshals
+	return string(b)
+}
+
+// decodeLabels returns nil for no labels.
+func decodeLabels(s string) (map[string]string, error) {
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, fmt.Errorf("decode labels: %w", err)
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// notFound wraps ErrNotFound with what was looked for.
+func notFound(what, id string) error {
+	return fmt.Errorf("store: %s %s: %w", what, id, ErrNotFound)
+}
