@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -36,13 +37,14 @@ func agentCmd(logLevel *string) *cobra.Command {
 	enroll.Flags().StringVar(&token, "token", os.Getenv("PATCHLOOP_ENROLL_TOKEN"), "enrollment token ($PATCHLOOP_ENROLL_TOKEN)")
 
 	var once bool
+	var maxBackoff time.Duration
 	run := &cobra.Command{Use: "run", Short: "Check in with the server until stopped (the service's command)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := *logLevel
 			if !cmd.Flags().Changed("log-level") && level == "warn" {
 				level = "info"
 			}
-			a, err := agent.New(agent.Config{StateDir: stateDir, Root: root, Log: newLogger(level)})
+			a, err := agent.New(agent.Config{StateDir: stateDir, Root: root, Log: newLogger(level), MaxBackoff: maxBackoff})
 			if err != nil {
 				return err
 			}
@@ -54,6 +56,7 @@ func agentCmd(logLevel *string) *cobra.Command {
 			return a.Run(ctx)
 		}}
 	run.Flags().BoolVar(&once, "once", false, "check in once and exit (status 1 if it failed)")
+	run.Flags().DurationVar(&maxBackoff, "max-backoff", 5*time.Minute, "longest wait between failed check-ins")
 	cmd.AddCommand(enroll, run)
 	return cmd
 }

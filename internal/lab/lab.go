@@ -1,19 +1,31 @@
 // Package lab builds real Debian test endpoints: one debootstrap
 // --variant=minbase base per (suite, arch), cached on disk and shared,
-// and a cheap overlayfs copy of it per host that tests may change freely.
-// Network namespaces per host come with the fleet lab (later).
+// and a cheap overlayfs copy of it per host that tests may change freely
+// (host.go).
 //
-// Everything here needs root, debootstrap and overlayfs.
+// For fleet tests a host can be attached to a Network (net.go): a Linux
+// bridge with a private /24 on the test machine, and per host a network
+// namespace wired to it by a veth pair. An attached host reaches the test
+// machine's addresses (where the server under test listens on
+// Network.Addr()) and nothing beyond it: no NAT, no forwarding, hosts
+// isolated from each other. Host.Start runs long-lived processes (the
+// agent) inside the chroot and the namespace (process.go); LinkDown and
+// LinkUp simulate losing the network.
+//
+// Everything is named with a "pl" prefix (bridges plbX-*, veths plvX-*,
+// namespaces plnsX-*, mounts of source "patchloop-lab") and guarded by a
+// lock held while it is in use, so that Sweep (sweep.go) can remove what
+// crashed runs left behind without touching live tests of other processes.
+//
+// Everything here needs root, debootstrap, iproute2, nsenter and overlayfs.
 package lab
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 )
@@ -84,64 +96,4 @@ func tail(b []byte, n int) string {
 		b = b[len(b)-n:]
 	}
 	return string(b)
-}
-
-// Host is one writable overlayfs copy of a base.
-type Host struct {
-	Name string
-	Root string // the merged tree: the host's "/"
-	dir  string // holds upper, work and the mount point
-}
-
-// NewHost mounts an overlay copy of base under dir (which must exist and
-// be empty, e.g. a t.TempDir()). Close unmounts it.
-func NewHost(base *Base, dir, name string) (*Host, error) {
-	h := &Host{Name: name, dir: dir, Root: filepath.Join(dir, "root")}
-	for _, d := range []string{"upper", "work", "root"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			return nil, err
-		}
-	}
-	opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", base.Dir, filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
-	if err := syscall.Mount("overlay", h.Root, "overlay", 0, opts); err != nil {
-		return nil, fmt.Errorf("mount overlay for %s at %s: %w", name, h.Root, err)
-	}
-	// Name resolution for apt inside the chroot.
-	if data, err := os.ReadFile("/etc/resolv.conf"); err == nil {
-		os.WriteFile(filepath.Join(h.Root, "etc/resolv.conf"), data, 0o644)
-	}
-	return h, nil
-}
-
-// Close unmounts the host's tree; it is safe to call twice.
-func (h *Host) Close() error {
-	err := syscall.Unmount(h.Root, 0)
-	if errors.Is(err, syscall.EINVAL) { // not mounted (any more)
-		return nil
-	}
-	if errors.Is(err, syscall.EBUSY) {
-		err = syscall.Unmount(h.Root, syscall.MNT_DETACH)
-	}
-	return err
-}
-
-// Run runs a command chrooted into the host and returns its combined
-// output; the error includes the output.
-func (h *Host) Run(ctx context.Context, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, "chroot", append([]string{h.Root}, args...)...)
-	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return string(out), fmt.Errorf("%s in %s: %w\n%s", strings.Join(args, " "), h.Name, err, tail(out, 2000))
-	}
-	return string(out), nil
-}
-
-// WriteFile writes a file inside the host's tree.
-func (h *Host) WriteFile(path, content string) error {
-	full := filepath.Join(h.Root, path)
-	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-		return err
-	}
-	return os.WriteFile(full, []byte(content), 0o644)
 }
