@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"embed"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -67,12 +68,19 @@ func migrate(ctx context.Context, db *sql.DB, d dialect) error {
 	}
 	latest := len(ms)
 	for _, m := range ms {
-		if err := applyMigration(ctx, db, d, m, latest); err != nil {
+		err := applyMigration(ctx, db, d, m, latest)
+		if errors.Is(err, errSchemaNewer) {
+			return fmt.Errorf("migrate %s: %w", d.name, err)
+		}
+		if err != nil {
 			return fmt.Errorf("migrate %s to version %d: %w", d.name, m.version, err)
 		}
 	}
 	return nil
 }
+
+// errSchemaNewer: the database was migrated by a newer binary.
+var errSchemaNewer = errors.New("upgrade patchloop")
 
 func applyMigration(ctx context.Context, db *sql.DB, d dialect, m migration, latest int) error {
 	tx, err := db.BeginTx(ctx, nil)
@@ -95,7 +103,7 @@ func applyMigration(ctx context.Context, db *sql.DB, d dialect, m migration, lat
 		return err
 	}
 	if current > latest {
-		return fmt.Errorf("database schema is at version %d, newer than this binary knows (%d): upgrade patchloop", current, latest)
+		return fmt.Errorf("database schema is at version %d, newer than this binary knows (%d): %w", current, latest, errSchemaNewer)
 	}
 	if current >= m.version {
 		return nil

@@ -109,8 +109,8 @@ func openSQLite(ctx context.Context, path string) (*sqlStore, error) {
 	if path == "" {
 		return nil, errors.New("open sqlite: empty database path")
 	}
-	if strings.Contains(path, "?") {
-		return nil, fmt.Errorf("open sqlite %s: path must not contain '?'", path)
+	if strings.Contains(path, "?") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("open sqlite %s: want a plain file path, without '?' or file:", path)
 	}
 	const common = "_busy_timeout=10000&_foreign_keys=1&_synchronous=NORMAL"
 	memory := path == ":memory:"

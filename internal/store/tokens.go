@@ -88,25 +88,25 @@ func (s *sqlStore) Enroll(ctx context.Context, id string, secretHash []byte, h H
 		t, err := scanEnrollToken(tx.QueryRowContext(ctx, s.q(
 			"SELECT "+enrollTokenColumns+" FROM enroll_tokens WHERE id = ?"+s.d.forUpdate), id))
 		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("store: enroll token %s: unknown: %w", id, ErrTokenInvalid)
+			return fmt.Errorf("unknown: %w", ErrTokenInvalid)
 		}
 		if err != nil {
-			return fmt.Errorf("store: enroll token %s: %w", id, err)
+			return err
 		}
 		if err := usable(t, secretHash, now); err != nil {
-			return fmt.Errorf("store: enroll token %s: %w", id, err)
+			return err
 		}
 		if _, err := tx.ExecContext(ctx, s.q("UPDATE enroll_tokens SET uses = uses + 1 WHERE id = ?"), id); err != nil {
-			return fmt.Errorf("store: enroll token %s: %w", id, err)
+			return err
 		}
 		out, err = s.upsertHost(ctx, tx, h, t.Labels, now)
 		if err != nil {
-			return fmt.Errorf("store: enroll token %s: host %s: %w", id, h.MachineID, err)
+			return fmt.Errorf("host %s: %w", h.MachineID, err)
 		}
 		return nil
 	})
 	if err != nil {
-		return Host{}, err
+		return Host{}, fmt.Errorf("store: enroll token %s: %w", id, err)
 	}
 	return out, nil
 }
@@ -136,7 +136,7 @@ func (s *sqlStore) upsertHost(ctx context.Context, tx *sql.Tx, h Host, labels ma
 	// Insert first: of two enrollments of a new machine at once, the
 	// second waits here for the first and then updates its row.
 	res, err := tx.ExecContext(ctx, s.q(`INSERT INTO hosts (id, machine_id, hostname, labels, secret_hash, enrolled_at, facts)
-		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (machine_id) DO NOTHING`),
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`),
 		h.ID, h.MachineID, h.Hostname, encodeLabels(mergeLabels(h.Labels, labels)), h.SecretHash, ms(now), jsonText(h.Facts))
 	if err != nil {
 		return Host{}, err
@@ -147,6 +147,9 @@ func (s *sqlStore) upsertHost(ctx context.Context, tx *sql.Tx, h Host, labels ma
 	}
 	stored, err := scanHost(tx.QueryRowContext(ctx, s.q(
 		"SELECT "+hostColumns+" FROM hosts WHERE machine_id = ?"+s.d.forUpdate), h.MachineID))
+	if errors.Is(err, sql.ErrNoRows) { // the conflict was on the ID
+		return Host{}, fmt.Errorf("host ID %s is another machine's: %w", h.ID, ErrConflict)
+	}
 	if err != nil || inserted == 1 {
 		return stored, err
 	}

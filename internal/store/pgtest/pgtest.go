@@ -324,14 +324,16 @@ func removeStale() {
 		if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
 			continue // its owner lives
 		}
-		pidFile := filepath.Join(dir, "data", "postmaster.pid")
-		if b, err := os.ReadFile(pidFile); err == nil {
+		if b, err := os.ReadFile(filepath.Join(dir, "data", "postmaster.pid")); err == nil {
 			first, _, _ := strings.Cut(string(b), "\n")
-			pm, err := strconv.Atoi(first)
-			cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pm))
-			if err == nil && pm > 0 && strings.Contains(string(cmdline), dir) { // not a reused PID
+			// Its command line names dir: not a reused PID, not a zombie.
+			running := func(pid int) bool {
+				cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+				return strings.Contains(string(cmdline), dir)
+			}
+			if pm, err := strconv.Atoi(first); err == nil && pm > 0 && running(pm) {
 				syscall.Kill(pm, syscall.SIGQUIT) // immediate shutdown
-				for i := 0; i < 50 && syscall.Kill(pm, 0) == nil; i++ {
+				for i := 0; i < 50 && running(pm); i++ {
 					time.Sleep(100 * time.Millisecond)
 				}
 			}

@@ -1,0 +1,140 @@
+package store
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func testJobs(t *testing.T, s Store) {
+	enrollHost(t, s, "h1", "a", nil)
+	enrollHost(t, s, "h2", "b", nil)
+	j := Job{ID: "j1", Kind: "scan", Params: []byte(`{"full":true}`), CreatedAt: t0, CreatedBy: "alice"}
+	if err := s.CreateJob(ctx, j, []string{"h2", "h1", "h2"}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, s.CreateJob(ctx, j, []string{"h1"}), ErrConflict, "job j1")
+	wantErr(t, s.CreateJob(ctx, Job{ID: "j2", Kind: "scan", CreatedAt: t0}, []string{"h1", "zz"}), ErrNotFound, "host zz")
+	_, _, err := s.Job(ctx, "j2")
+	wantErr(t, err, ErrNotFound, "job j2") // the failed create left nothing
+	if err := s.CreateJob(ctx, Job{ID: "j3", Kind: "scan", CreatedAt: t0.Add(time.Hour)}, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	got, hjs, err := s.Job(ctx, "j1")
+	if err != nil || !reflect.DeepEqual(got, j) {
+		t.Fatalf("Job = %+v, %v", got, err)
+	}
+	want := []HostJob{
+		{JobID: "j1", HostID: "h1", Kind: "scan", Params: j.Params, State: JobQueued, CreatedAt: t0},
+		{JobID: "j1", HostID: "h2", Kind: "scan", Params: j.Params, State: JobQueued, CreatedAt: t0},
+	}
+	if !reflect.DeepEqual(hjs, want) {
+		t.Fatalf("HostJobs:\n got %+v\nwant %+v", hjs, want)
+	}
+	js, err := s.ListJobs(ctx, 0)
+	if err != nil || len(js) != 2 || js[0].ID != "j3" || js[1].ID != "j1" || js[0].Params != nil {
+		t.Errorf("ListJobs = %+v, %v", js, err)
+	}
+	if js, _ := s.ListJobs(ctx, 1); len(js) != 1 || js[0].ID != "j3" {
+		t.Errorf("ListJobs(1) = %+v", js)
+	}
+}
+
+func testLeaseJobs(t *testing.T, s Store) {
+	enrollHost(t, s, "h1", "a", nil)
+	enrollHost(t, s, "h2", "b", nil)
+	for _, j := range []Job{
+		{ID: "j-b", Kind: "scan", Params: []byte(`{"n":1}`), CreatedAt: t0},
+		{ID: "j-a", Kind: "scan", Params: []byte(`{"n":2}`), CreatedAt: t0},
+		{ID: "j-0", Kind: "reboot", CreatedAt: t0.Add(time.Minute)},
+	} {
+		if err := s.CreateJob(ctx, j, []string{"h1", "h2"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateJob(ctx, Job{ID: "j-other", Kind: "scan", CreatedAt: t0.Add(-time.Hour)}, []string{"h2"}); err != nil {
+		t.Fatal(err)
+	}
+	lease := func(now time.Time, max int) []HostJob {
+		t.Helper()
+		hjs, err := s.LeaseJobs(ctx, "h1", now, 5*time.Minute, max)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hjs
+	}
+	ids := func(hjs []HostJob) (ids []string) {
+		for _, hj := range hjs {
+			ids = append(ids, hj.JobID)
+		}
+		return ids
+	}
+	now := t0.Add(time.Hour)
+	got := lease(now, 2)
+	if !reflect.DeepEqual(ids(got), []string{"j-a", "j-b"}) {
+		t.Fatalf("first lease: %v", ids(got))
+	}
+	want := HostJob{JobID: "j-a", HostID: "h1", Kind: "scan", Params: []byte(`{"n":2}`), State: JobLeased,
+		Attempts: 1, LeaseUntil: now.Add(5 * time.Minute), CreatedAt: t0}
+	if !reflect.DeepEqual(got[0], want) {
+		t.Fatalf("leased:\n got %+v\nwant %+v", got[0], want)
+	}
+	if got := lease(now, 10); !reflect.DeepEqual(ids(got), []string{"j-0"}) || got[0].Kind != "reboot" || got[0].Params != nil {
+		t.Fatalf("second lease: %+v", got)
+	}
+	if got := lease(now.Add(5*time.Minute), 10); len(got) != 0 {
+		t.Fatalf("lease within the lease (it ends at, not before, now) handed out %v", ids(got))
+	}
+	if _, err := s.CompleteJob(ctx, "j-b", "h1", "ok", nil, now); err != nil {
+		t.Fatal(err)
+	}
+	later := now.Add(5*time.Minute + time.Millisecond)
+	got = lease(later, 10)
+	if !reflect.DeepEqual(ids(got), []string{"j-a", "j-0"}) || got[0].Attempts != 2 || !got[0].LeaseUntil.Equal(later.Add(5*time.Minute)) {
+		t.Fatalf("lease after expiry: %+v", got)
+	}
+	if got, err := s.LeaseJobs(ctx, "h1", later.Add(time.Hour), time.Minute, 0); err != nil || len(got) != 0 {
+		t.Fatalf("max 0: %v, %v", got, err)
+	}
+	_, hjs, _ := s.Job(ctx, "j-a")
+	if hjs[1].HostID != "h2" || hjs[1].State != JobQueued || hjs[1].Attempts != 0 {
+		t.Errorf("another host's part changed: %+v", hjs[1])
+	}
+}
+
+func testCompleteJob(t *testing.T, s Store) {
+	enrollHost(t, s, "h1", "a", nil)
+	if err := s.CreateJob(ctx, Job{ID: "j", Kind: "scan", CreatedAt: t0}, []string{"h1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LeaseJobs(ctx, "h1", t0, time.Minute, 1); err != nil {
+		t.Fatal(err)
+	}
+	// The lease runs out and the job is leased again; the first run's
+	// result arrives after that and is kept.
+	if got, err := s.LeaseJobs(ctx, "h1", t0.Add(2*time.Minute), time.Minute, 1); err != nil || len(got) != 1 {
+		t.Fatalf("re-lease: %v, %v", got, err)
+	}
+	first, err := s.CompleteJob(ctx, "j", "h1", "ok", []byte(`{"updates":3}`), t0.Add(3*time.Minute))
+	if err != nil || !first {
+		t.Fatalf("CompleteJob = %v, %v", first, err)
+	}
+	first, err = s.CompleteJob(ctx, "j", "h1", "failed", []byte(`{}`), t0.Add(4*time.Minute))
+	if err != nil || first {
+		t.Fatalf("repeated CompleteJob = %v, %v", first, err)
+	}
+	_, hjs, _ := s.Job(ctx, "j")
+	want := HostJob{JobID: "j", HostID: "h1", Kind: "scan", State: JobDone, Attempts: 2, Status: "ok",
+		Result: []byte(`{"updates":3}`), FinishedAt: t0.Add(3 * time.Minute), CreatedAt: t0}
+	if !reflect.DeepEqual(hjs, []HostJob{want}) {
+		t.Fatalf("stored:\n got %+v\nwant %+v", hjs, want)
+	}
+	if got, _ := s.LeaseJobs(ctx, "h1", t0.Add(time.Hour), time.Minute, 5); len(got) != 0 {
+		t.Errorf("a done job was leased: %+v", got)
+	}
+	_, err = s.CompleteJob(ctx, "j", "h2", "ok", nil, t0)
+	wantErr(t, err, ErrNotFound, "job j of host h2")
+	_, err = s.CompleteJob(ctx, "zz", "h1", "ok", nil, t0)
+	wantErr(t, err, ErrNotFound)
+}
