@@ -30,8 +30,6 @@ import (
 
 const labInterval = 2 * time.Second
 
-// agentBin is where the agent binary is put inside endpoints.
-const agentBin = "/usr/local/bin/patchloop"
 
 // fleetServer is the real server process.
 type fleetServer struct {
@@ -94,26 +92,6 @@ func stderrOf(err error) string {
 	return ""
 }
 
-// endpoint is one lab host with its agent.
-type endpoint struct {
-	host   *lab.Host
-	agent  *lab.Process
-	hostID string
-}
-
-const labSources = `Types: deb
-URIs: http://deb.debian.org/debian
-Suites: bookworm bookworm-updates bookworm-backports
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-
-Types: deb
-URIs: http://deb.debian.org/debian-security
-Suites: bookworm-security
-Components: main
-Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
-`
-
 func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b)
@@ -133,16 +111,29 @@ func TestFleetLab(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	network, err := lab.NewNetwork(ctx, "fleet")
+	// Three endpoints: plain, one with a package held, one pinning libc
+	// to the release version.
+	fleet, err := lab.NewFleet(ctx, base, t.TempDir(), "fleet", lab.FleetOptions{Hosts: 3, Binary: binary,
+		Prepare: func(ctx context.Context, i int, h *lab.Host) error {
+			switch i {
+			case 1:
+				_, err := h.Run(ctx, "apt-mark", "hold", "tzdata")
+				return err
+			case 2:
+				return h.WriteFile("/etc/apt/preferences.d/pin", "Package: libc6 libc-bin\nPin: release n=bookworm\nPin-Priority: 1001\n")
+			}
+			return nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { network.Close() })
+	t.Cleanup(func() { fleet.Close() })
+	network := fleet.Net
 
 	// The server mirrors Debian with the test machine's archive keyring.
 	dir := t.TempDir()
 	sources := filepath.Join(dir, "debian.sources")
-	must(t, os.WriteFile(sources, []byte(labSources), 0o644))
+	must(t, os.WriteFile(sources, []byte(lab.DebianSources), 0o644))
 	logFile, err := os.Create(filepath.Join(dir, "server.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -156,56 +147,21 @@ func TestFleetLab(t *testing.T) {
 	defer func() {
 		if t.Failed() {
 			t.Logf("server log:\n%s", srv.logText())
+			for _, h := range fleet.Hosts {
+				if h.Agent != nil {
+					t.Logf("agent log of %s:\n%s", h.Name, h.Agent.Log())
+				}
+			}
 		}
 	}()
 	var tok api.EnrollToken
 	srv.cli(&tok, "tokens", "create", "--max-uses", "3", "--expires-in", "1h")
-
-	// Three endpoints: plain, one with a package held, one pinning a
-	// package to the release version.
-	var eps []*endpoint
-	for i := 0; i < 3; i++ {
-		h, err := lab.NewHost(base, t.TempDir(), fmt.Sprintf("fleet%d", i))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { h.Close() })
-		ep := &endpoint{host: h}
-		eps = append(eps, ep)
-		must(t, h.WriteFile("/etc/machine-id", randomHex(16)+"\n"))
-		must(t, h.WriteFile("/etc/hostname", h.Name+"\n"))
-		must(t, h.WriteFile("/etc/apt/sources.list", ""))
-		must(t, h.WriteFile("/etc/apt/sources.list.d/debian.sources", labSources))
-		switch i {
-		case 1:
-			if _, err := h.Run(ctx, "apt-mark", "hold", "tzdata"); err != nil {
-				t.Fatal(err)
-			}
-		case 2:
-			must(t, h.WriteFile("/etc/apt/preferences.d/pin", "Package: libc6 libc-bin\nPin: release n=bookworm\nPin-Priority: 1001\n"))
-		}
-		if i == 0 {
-			if out, err := h.RunHostNet(ctx, "apt-get", "update", "-q"); err != nil {
-				t.Fatalf("apt-get update: %v\n%s", err, out)
-			}
-		} else { // same sources: the same lists
-			copyTree(t, filepath.Join(eps[0].host.Root, "var/lib/apt/lists"), filepath.Join(h.Root, "var/lib/apt/lists"))
-		}
-		copyFile(t, binary, filepath.Join(h.Root, agentBin))
-		if err := network.Attach(ctx, h); err != nil {
-			t.Fatal(err)
-		}
-		out, err := h.Run(ctx, agentBin, "agent", "enroll", "--server", srv.url, "--ca-fingerprint", tok.CAFingerprint, "--token", tok.Token)
-		if err != nil {
-			t.Fatalf("enroll %s: %v\n%s", h.Name, err, out)
-		}
-		ep.hostID = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(out), "enrolled as host "))
-		if ep.agent, err = h.Start(ctx, nil, agentBin, "agent", "run", "--max-backoff", "3s"); err != nil {
-			t.Fatal(err)
-		}
+	if err := fleet.Enroll(ctx, srv.url, tok.CAFingerprint, tok.Token, "--max-backoff", "3s"); err != nil {
+		t.Fatal(err)
 	}
+	eps := fleet.Hosts
 	// The endpoints cannot reach the mirror, only the server.
-	if out, err := eps[0].host.Run(ctx, "apt-get", "update", "-q", "-o", "Acquire::Retries=0", "-o", "Acquire::http::Timeout=3"); err == nil && !strings.Contains(out, "Err:") {
+	if out, err := eps[0].Host.Run(ctx, "apt-get", "update", "-q", "-o", "Acquire::Retries=0", "-o", "Acquire::http::Timeout=3"); err == nil && !strings.Contains(out, "Err:") {
 		t.Errorf("an endpoint reached the mirror:\n%s", out)
 	}
 	// A fourth enrollment is over the token's limit.
@@ -214,12 +170,12 @@ func TestFleetLab(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { extra.Close() })
-	copyFile(t, binary, filepath.Join(extra.Root, agentBin))
+	copyFile(t, binary, filepath.Join(extra.Root, lab.AgentPath))
 	must(t, extra.WriteFile("/etc/machine-id", randomHex(16)+"\n"))
 	if err := network.Attach(ctx, extra); err != nil {
 		t.Fatal(err)
 	}
-	if out, err := extra.Run(ctx, agentBin, "agent", "enroll", "--server", srv.url, "--ca-fingerprint", tok.CAFingerprint, "--token", tok.Token); err == nil || !strings.Contains(out, "used") {
+	if out, err := extra.Run(ctx, lab.AgentPath, "agent", "enroll", "--server", srv.url, "--ca-fingerprint", tok.CAFingerprint, "--token", tok.Token); err == nil || !strings.Contains(out, "used") {
 		t.Errorf("fourth enrollment with a 3-use token: %v\n%s", err, out)
 	}
 
@@ -250,23 +206,23 @@ func TestFleetLab(t *testing.T) {
 	}
 
 	// Cutting one endpoint's link makes it stale; it recovers with the link.
-	must(t, eps[0].host.LinkDown(ctx))
-	waitFor(t, eps[0].host.Name+" stale", time.Minute, func() bool { return hostByID(srv, eps[0].hostID).Stale })
+	must(t, eps[0].Host.LinkDown(ctx))
+	waitFor(t, eps[0].Host.Name+" stale", time.Minute, func() bool { return hostByID(srv, eps[0].ID).Stale })
 	for _, ep := range eps[1:] {
-		if hostByID(srv, ep.hostID).Stale {
-			t.Errorf("%s stale while only %s was cut off", ep.host.Name, eps[0].host.Name)
+		if hostByID(srv, ep.ID).Stale {
+			t.Errorf("%s stale while only %s was cut off", ep.Host.Name, eps[0].Host.Name)
 		}
 	}
-	must(t, eps[0].host.LinkUp(ctx))
-	waitFor(t, eps[0].host.Name+" back", time.Minute, func() bool { return !hostByID(srv, eps[0].hostID).Stale })
+	must(t, eps[0].Host.LinkUp(ctx))
+	waitFor(t, eps[0].Host.Name+" back", time.Minute, func() bool { return !hostByID(srv, eps[0].ID).Stale })
 
 	// A revoked host's credential is refused at once.
-	srv.cli(nil, "hosts", "revoke", eps[2].hostID)
-	if out, err := eps[2].host.Run(ctx, agentBin, "agent", "run", "--once"); err == nil || !strings.Contains(out, "revoked") {
+	srv.cli(nil, "hosts", "revoke", eps[2].ID)
+	if out, err := eps[2].Host.Run(ctx, lab.AgentPath, "agent", "run", "--once"); err == nil || !strings.Contains(out, "revoked") {
 		t.Errorf("check-in of a revoked host: %v\n%s", err, out)
 	}
 	// A forged credential (right host, wrong secret) is refused.
-	stateFile := filepath.Join(eps[1].host.Root, "var/lib/patchloop-agent/state.json")
+	stateFile := filepath.Join(eps[1].Host.Root, "var/lib/patchloop-agent/state.json")
 	data, err := os.ReadFile(stateFile)
 	if err != nil {
 		t.Fatal(err)
@@ -275,9 +231,9 @@ func TestFleetLab(t *testing.T) {
 	must(t, json.Unmarshal(data, &st))
 	st["credential"] = st["credential"][:len(st["credential"])-6] + "AAAAAA"
 	forged, _ := json.Marshal(st)
-	must(t, os.MkdirAll(filepath.Join(eps[1].host.Root, "tmp/forged"), 0o700))
-	must(t, os.WriteFile(filepath.Join(eps[1].host.Root, "tmp/forged/state.json"), forged, 0o600))
-	if out, err := eps[1].host.Run(ctx, agentBin, "agent", "run", "--once", "--state-dir", "/tmp/forged"); err == nil || !strings.Contains(out, "wrong host credential") {
+	must(t, os.MkdirAll(filepath.Join(eps[1].Host.Root, "tmp/forged"), 0o700))
+	must(t, os.WriteFile(filepath.Join(eps[1].Host.Root, "tmp/forged/state.json"), forged, 0o600))
+	if out, err := eps[1].Host.Run(ctx, lab.AgentPath, "agent", "run", "--once", "--state-dir", "/tmp/forged"); err == nil || !strings.Contains(out, "wrong host credential") {
 		t.Errorf("check-in with a forged credential: %v\n%s", err, out)
 	}
 }
@@ -303,11 +259,11 @@ func hostByID(srv *fleetServer, id string) api.Host {
 
 // compareWithAptIn checks the server's list for ep against `apt list
 // --upgradable` run inside the endpoint, entry for entry.
-func compareWithAptIn(t *testing.T, srv *fleetServer, ep *endpoint) {
+func compareWithAptIn(t *testing.T, srv *fleetServer, ep *lab.FleetHost) {
 	t.Helper()
-	h := computed(srv)[ep.hostID]
+	h := computed(srv)[ep.ID]
 	if h.Error != "" {
-		t.Fatalf("%s: server could not compute: %s", ep.host.Name, h.Error)
+		t.Fatalf("%s: server could not compute: %s", ep.Host.Name, h.Error)
 	}
 	var ups []detect.Update
 	must(t, json.Unmarshal(h.Updates, &ups))
@@ -315,7 +271,7 @@ func compareWithAptIn(t *testing.T, srv *fleetServer, ep *endpoint) {
 	for _, u := range ups {
 		got = append(got, fmt.Sprintf("%s %s %s %s", u.Package, u.Arch, u.Installed, u.Candidate))
 	}
-	out, err := ep.host.Run(context.Background(), "apt", "list", "--upgradable")
+	out, err := ep.Host.Run(context.Background(), "apt", "list", "--upgradable")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,12 +288,12 @@ func compareWithAptIn(t *testing.T, srv *fleetServer, ep *endpoint) {
 	sort.Strings(got)
 	sort.Strings(want)
 	if len(want) == 0 {
-		t.Fatalf("%s: apt lists no updates; the lab base should miss some:\n%s", ep.host.Name, out)
+		t.Fatalf("%s: apt lists no updates; the lab base should miss some:\n%s", ep.Host.Name, out)
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("%s: server and apt differ\nserver:\n%s\napt:\n%s", ep.host.Name, strings.Join(got, "\n"), strings.Join(want, "\n"))
+		t.Errorf("%s: server and apt differ\nserver:\n%s\napt:\n%s", ep.Host.Name, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
-	t.Logf("%s: %d updates, equal to apt list --upgradable", ep.host.Name, len(got))
+	t.Logf("%s: %d updates, equal to apt list --upgradable", ep.Host.Name, len(got))
 }
 
 func waitFor(t *testing.T, what string, limit time.Duration, ok func() bool) {
@@ -376,9 +332,3 @@ func copyFile(t *testing.T, from, to string) {
 	must(t, out.Close())
 }
 
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	if out, err := exec.Command("cp", "-a", from+"/.", to).CombinedOutput(); err != nil {
-		t.Fatalf("cp -a %s %s: %v: %s", from, to, err, out)
-	}
-}

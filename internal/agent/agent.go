@@ -78,6 +78,16 @@ type Agent struct {
 	client *Client
 	// interval is the server's check-in interval, as last told.
 	interval time.Duration
+	// pending are jobs handed out but not yet reported, oldest first,
+	// with their result once run: a job whose run or report failed for
+	// want of the server is kept and finished at the next check-in, so a
+	// server restart between hand-out and result loses nothing.
+	pending []*pendingJob
+}
+
+type pendingJob struct {
+	job    api.Job
+	result *api.JobResult
 }
 
 // New loads the state and returns an agent ready to Run.
@@ -145,31 +155,61 @@ func (a *Agent) Once(ctx context.Context) error {
 		a.cfg.Log.Info("inventory sent", "packages", len(inv.Packages), "hash", hash[:12])
 	}
 	for _, j := range resp.Jobs {
-		res := a.run(ctx, j)
-		if err := a.client.JobResult(ctx, j.ID, res); err != nil {
-			return fmt.Errorf("report job %s: %w", j.ID, err)
+		if !a.isPending(j.ID) {
+			a.pending = append(a.pending, &pendingJob{job: j})
 		}
-		a.cfg.Log.Info("job done", "job", j.ID, "kind", j.Kind, "status", res.Status)
+	}
+	for len(a.pending) > 0 {
+		p := a.pending[0]
+		if p.result == nil {
+			res, err := a.run(ctx, p.job)
+			if err != nil {
+				return fmt.Errorf("job %s: %w", p.job.ID, err)
+			}
+			p.result = &res
+		}
+		if err := a.client.JobResult(ctx, p.job.ID, *p.result); err != nil {
+			var se *StatusError
+			if !errors.As(err, &se) || se.Code >= 500 {
+				return fmt.Errorf("report job %s: %w", p.job.ID, err)
+			}
+			// The server refused this result for good (e.g. the job is
+			// gone): drop it rather than block the queue.
+			a.cfg.Log.Warn("job result refused", "job", p.job.ID, "err", err)
+		} else {
+			a.cfg.Log.Info("job done", "job", p.job.ID, "kind", p.job.Kind, "status", p.result.Status)
+		}
+		a.pending = a.pending[1:]
 	}
 	return nil
 }
 
-// run executes one job. Running it again gives the same kind of result;
-// the server keeps the first.
-func (a *Agent) run(ctx context.Context, j api.Job) api.JobResult {
+func (a *Agent) isPending(id string) bool {
+	for _, p := range a.pending {
+		if p.job.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+// run executes one job. An error means the server could not be reached
+// and the job should be run again later; a job that fails on its own
+// returns a "failed" result.
+func (a *Agent) run(ctx context.Context, j api.Job) (api.JobResult, error) {
 	switch j.Kind {
 	case "scan":
 		inv, _, err := Collect(a.cfg.Root)
-		if err == nil {
-			err = a.client.PutInventory(ctx, inv)
-		}
 		if err != nil {
-			return api.JobResult{Status: "failed", Error: err.Error()}
+			return api.JobResult{Status: "failed", Error: err.Error()}, nil
+		}
+		if err := a.client.PutInventory(ctx, inv); err != nil {
+			return api.JobResult{}, err
 		}
 		out, _ := json.Marshal(map[string]any{"inventory_hash": inv.Hash(), "packages": len(inv.Packages)})
-		return api.JobResult{Status: "ok", Result: out}
+		return api.JobResult{Status: "ok", Result: out}, nil
 	default:
-		return api.JobResult{Status: "failed", Error: fmt.Sprintf("this agent does not know jobs of kind %q", j.Kind)}
+		return api.JobResult{Status: "failed", Error: fmt.Sprintf("this agent does not know jobs of kind %q", j.Kind)}, nil
 	}
 }
 

@@ -59,7 +59,11 @@ func Collect(root string) (*api.Inventory, api.Facts, error) {
 			facts.UptimeSeconds = int64(f)
 		}
 	}
-	if name, err := os.Hostname(); err == nil && facts.Hostname == "" {
+	// /etc/hostname first: a chroot or container shares the kernel's
+	// hostname with its host machine but names itself there.
+	if name := firstLine(filepath.Join(root, "etc/hostname")); name != "" {
+		facts.Hostname = name
+	} else if name, err := os.Hostname(); err == nil {
 		facts.Hostname = name
 	}
 	return out, facts, nil

@@ -1,0 +1,167 @@
+package agent
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/patchloop/patchloop/internal/central"
+	"github.com/patchloop/patchloop/internal/pki"
+	"github.com/patchloop/patchloop/internal/server"
+	"github.com/patchloop/patchloop/internal/store"
+)
+
+// testServer is the real server on SQLite behind a switch that can drop
+// inventory uploads on the floor, as a lost connection would.
+type testServer struct {
+	srv          *server.Server
+	st           store.Store
+	url, fpr     string
+	dropUploads  atomic.Bool
+	uploadsTried atomic.Int32
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	st, err := store.Open(ctx, filepath.Join(dir, "db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv, err := server.New(ctx, server.Config{Store: st, Engine: central.New(central.Config{CacheDir: dir, Offline: true})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{srv: srv, st: st, fpr: pki.Fingerprint(srv.CA().Cert)}
+	h := srv.Handler()
+	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/v1/agent/inventory" {
+			ts.uploadsTried.Add(1)
+			if ts.dropUploads.Load() {
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err == nil {
+					conn.Close()
+				}
+				return
+			}
+		}
+		h.ServeHTTP(w, r)
+	}))
+	if hs.TLS, err = srv.TLSConfig([]string{"127.0.0.1"}); err != nil {
+		t.Fatal(err)
+	}
+	hs.StartTLS()
+	t.Cleanup(hs.Close)
+	ts.url = hs.URL
+	return ts
+}
+
+// enrolled returns an agent enrolled with ts, reporting this test's root.
+func enrolled(t *testing.T, ts *testServer) *Agent {
+	t.Helper()
+	ctx := context.Background()
+	tok := store.EnrollToken{ID: "tok", SecretHash: sum("secret"), CreatedAt: time.Now()}
+	if err := ts.st.CreateEnrollToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	writeRoot(t, root)
+	cfg := Config{StateDir: filepath.Join(t.TempDir(), "state"), Root: root}
+	if _, err := Enroll(ctx, cfg, ts.url, ts.fpr, "ple_tok_secret"); err != nil {
+		t.Fatal(err)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func writeRoot(t *testing.T, root string) {
+	t.Helper()
+	files := map[string]string{
+		"var/lib/dpkg/status": "Package: dpkg\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.21.22\n\n",
+		"etc/machine-id":      "0123456789abcdef0123456789abcdef\n",
+		"etc/hostname":        "agent-test\n",
+		"etc/os-release":      "ID=debian\nVERSION_ID=\"12\"\n",
+	}
+	for p, c := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(root, p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(root, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestJobFinishedAfterLostConnection(t *testing.T) {
+	ts := newTestServer(t)
+	a := enrolled(t, ts)
+	ctx := context.Background()
+	if err := a.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := ts.st.CreateJob(ctx, store.Job{ID: "job1", Kind: "scan", Params: []byte("{}"), CreatedAt: time.Now()}, []string{a.st.HostID}); err != nil {
+		t.Fatal(err)
+	}
+	ts.dropUploads.Store(true)
+	if err := a.Once(ctx); err == nil || !strings.Contains(err.Error(), "job job1") {
+		t.Fatalf("check-in whose job upload was cut: %v", err)
+	}
+	ts.dropUploads.Store(false)
+	// The lease still holds, so the server hands nothing out; the agent
+	// finishes the job it kept.
+	if err := a.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	_, parts, err := ts.st.Job(ctx, "job1")
+	if err != nil || len(parts) != 1 || parts[0].State != store.JobDone || parts[0].Status != "ok" || parts[0].Attempts != 1 {
+		t.Fatalf("job after recovery: %+v, %v", parts, err)
+	}
+	if len(a.pending) != 0 {
+		t.Errorf("%d jobs still pending", len(a.pending))
+	}
+}
+
+func TestStateLossMeansReEnroll(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := New(Config{StateDir: dir}); !errors.Is(err, ErrNotEnrolled) {
+		t.Errorf("empty state dir: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, stateFile), []byte("{trunc"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{StateDir: dir}); !errors.Is(err, ErrNotEnrolled) || !strings.Contains(err.Error(), "corrupt") {
+		t.Errorf("corrupt state: %v", err)
+	}
+}
+
+func TestBackoffGrowsAndIsCapped(t *testing.T) {
+	max := 40 * time.Second
+	for n := 1; n < 12; n++ {
+		d := backoff(n, max)
+		want := 2 * time.Second << (n - 1)
+		if want > max {
+			want = max
+		}
+		if d < want/2 || d > want {
+			t.Errorf("backoff(%d) = %v, want in [%v, %v]", n, d, want/2, want)
+		}
+	}
+}
+
+func sum(s string) []byte {
+	h := sha256.Sum256([]byte(s))
+	return h[:]
+}
