@@ -30,7 +30,6 @@ import (
 
 const labInterval = 2 * time.Second
 
-
 // fleetServer is the real server process.
 type fleetServer struct {
 	t       *testing.T
@@ -331,4 +330,3 @@ func copyFile(t *testing.T, from, to string) {
 	}
 	must(t, out.Close())
 }
-
