@@ -27,6 +27,8 @@ func serverCmd(logLevel *string) *cobra.Command {
 	var (
 		listen, dataDir, db string
 		names, sources      []string
+		certFile, keyFile   string
+		caFile              string
 		interval, refresh   time.Duration
 	)
 	cmd := &cobra.Command{
@@ -71,7 +73,19 @@ source the server does not list is reported as not mirrored, never trusted blind
 			} else if made {
 				fmt.Fprintf(os.Stderr, "patchloop: admin token written to %s\n", tokenPath)
 			}
-			if err := os.WriteFile(filepath.Join(dataDir, "ca.pem"), pki.EncodeCert(srv.CA().Cert), 0o644); err != nil {
+			caPEM := pki.EncodeCert(srv.CA().Cert)
+			if certFile != "" || keyFile != "" || caFile != "" {
+				if certFile == "" || keyFile == "" || caFile == "" {
+					return errors.New("--tls-cert, --tls-key and --tls-ca go together")
+				}
+				if err := srv.UseCertificateFiles(certFile, keyFile, caFile); err != nil {
+					return err
+				}
+				if caPEM, err = os.ReadFile(caFile); err != nil {
+					return err
+				}
+			}
+			if err := os.WriteFile(filepath.Join(dataDir, "ca.pem"), caPEM, 0o644); err != nil {
 				return err
 			}
 			if len(names) == 0 {
@@ -85,7 +99,7 @@ source the server does not list is reported as not mirrored, never trusted blind
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(os.Stderr, "patchloop: serving https://%s  CA fingerprint %s\n", ln.Addr(), pki.Fingerprint(srv.CA().Cert))
+			fmt.Fprintf(os.Stderr, "patchloop: serving https://%s  CA fingerprint %s\n", ln.Addr(), srv.CAFingerprint())
 			hs := &http.Server{Handler: srv.Handler(), TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second,
 				ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 5 * time.Minute}
 			go srv.RunRefresh(ctx, refresh)
@@ -109,6 +123,9 @@ source the server does not list is reported as not mirrored, never trusted blind
 	f.StringVar(&dataDir, "data-dir", "/var/lib/patchloop", "directory for the SQLite database, caches, admin token and ca.pem")
 	f.StringVar(&db, "db", "", "database: a SQLite file path, or a postgres:// URL (default DATA_DIR/patchloop.db)")
 	f.StringSliceVar(&names, "tls-name", nil, "DNS names and IPs for the server certificate (default: this host's name and addresses)")
+	f.StringVar(&certFile, "tls-cert", "", "serve this certificate (PEM, with its chain) instead of one from the server's own CA")
+	f.StringVar(&keyFile, "tls-key", "", "the key of --tls-cert (PEM)")
+	f.StringVar(&caFile, "tls-ca", "", "the CA that signed --tls-cert; agents pin its fingerprint")
 	f.StringSliceVar(&sources, "sources", nil, "apt sources files (.list or .sources) naming the repositories the server mirrors and their keyrings (default: this machine's apt sources)")
 	f.DurationVar(&interval, "interval", time.Minute, "check-in interval told to agents")
 	f.DurationVar(&refresh, "refresh", 15*time.Minute, "how often to refetch repository indexes")

@@ -8,7 +8,6 @@ import (
 
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/detect"
-	"github.com/patchloop/patchloop/internal/pki"
 	"github.com/patchloop/patchloop/internal/store"
 )
 
@@ -39,7 +38,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) {
 	}
 	out := tokenView(t)
 	out.Token = api.EnrollTokenPrefix + t.ID + "_" + secret
-	out.CAFingerprint = pki.Fingerprint(s.ca.Cert)
+	out.CAFingerprint = s.CAFingerprint()
 	writeJSON(w, http.StatusCreated, out)
 }
 

@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -49,6 +50,11 @@ type Server struct {
 	ca      *pki.CA
 	metrics *metrics
 
+	// external, when set, is the operator's certificate chain (from
+	// files) and the CA agents pin instead of the server's own.
+	external   *tls.Certificate
+	externalCA *x509.Certificate
+
 	ready chan struct{}
 	// recompute serializes recomputation per host.
 	recompute sync.Map // host ID → *sync.Mutex
@@ -80,8 +86,60 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	return s, nil
 }
 
-// CA returns the server's certificate authority.
+// CA returns the server's own certificate authority.
 func (s *Server) CA() *pki.CA { return s.ca }
+
+// CAFingerprint is the fingerprint agents must pin: of the operator's CA
+// when the server uses given certificate files, else of its own CA.
+func (s *Server) CAFingerprint() string {
+	if s.externalCA != nil {
+		return pki.Fingerprint(s.externalCA)
+	}
+	return pki.Fingerprint(s.ca.Cert)
+}
+
+// UseCertificateFiles makes the server present the certificate in
+// certFile (with its chain) and keyFile instead of one from its own CA;
+// caFile is the CA agents pin, which must have signed the certificate.
+// The CA is appended to the chain the server sends when missing.
+func (s *Server) UseCertificateFiles(certFile, keyFile, caFile string) error {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return fmt.Errorf("TLS certificate: %w", err)
+	}
+	data, err := os.ReadFile(caFile)
+	if err != nil {
+		return fmt.Errorf("TLS CA: %w", err)
+	}
+	ca, err := pki.ParseCert(data)
+	if err != nil {
+		return fmt.Errorf("TLS CA %s: %w", caFile, err)
+	}
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return fmt.Errorf("TLS certificate %s: %w", certFile, err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	inter := x509.NewCertPool()
+	for _, der := range cert.Certificate[1:] {
+		if c, err := x509.ParseCertificate(der); err == nil {
+			inter.AddCert(c)
+		}
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}); err != nil {
+		return fmt.Errorf("TLS certificate %s is not valid under CA %s: %w", certFile, caFile, err)
+	}
+	hasCA := false
+	for _, der := range cert.Certificate[1:] {
+		hasCA = hasCA || string(der) == string(ca.Raw)
+	}
+	if !hasCA {
+		cert.Certificate = append(cert.Certificate, ca.Raw)
+	}
+	s.external, s.externalCA = &cert, ca
+	return nil
+}
 
 // caSetting is the store key of the CA (certificate and key PEM, JSON).
 const caSetting = "ca/v1"
@@ -111,6 +169,9 @@ func loadCA(ctx context.Context, st store.Store, now time.Time) (*pki.CA, error)
 // TLSConfig returns the server's TLS configuration with a fresh server
 // certificate for names, signed by the CA.
 func (s *Server) TLSConfig(names []string) (*tls.Config, error) {
+	if s.external != nil {
+		return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{*s.external}}, nil
+	}
 	cert, err := s.ca.ServerCert(names, s.cfg.Now())
 	if err != nil {
 		return nil, err

@@ -3,12 +3,15 @@ package server
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -376,4 +379,67 @@ func TestHealthReadyMetrics(t *testing.T) {
 			t.Errorf("%s: %d, want %q in %.200s", path, code, want, body)
 		}
 	}
+}
+
+func TestCertificateFiles(t *testing.T) {
+	e := newEnv(t)
+	opCA, err := pki.NewCA("operator CA", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := opCA.ServerCert([]string{"127.0.0.1"}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	key, err := pki.EncodeKey(cert.PrivateKey.(crypto.Signer))
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(cert.Certificate[0])
+	files := map[string][]byte{"cert.pem": pki.EncodeCert(leaf), "key.pem": key, "ca.pem": pki.EncodeCert(opCA.Cert),
+		"other.pem": pki.EncodeCert(e.srv.CA().Cert)}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := func(n string) string { return filepath.Join(dir, n) }
+	if err := e.srv.UseCertificateFiles(p("cert.pem"), p("key.pem"), p("other.pem")); err == nil || !strings.Contains(err.Error(), "not valid under CA") {
+		t.Fatalf("certificate with the wrong CA: %v", err)
+	}
+	if err := e.srv.UseCertificateFiles(p("cert.pem"), p("key.pem"), p("ca.pem")); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewUnstartedServer(e.srv.Handler())
+	if ts.TLS, err = e.srv.TLSConfig(nil); err != nil {
+		t.Fatal(err)
+	}
+	ts.StartTLS()
+	defer ts.Close()
+	if e.srv.CAFingerprint() != pki.Fingerprint(opCA.Cert) {
+		t.Fatal("the fingerprint to pin is not the operator CA's")
+	}
+	var tok api.EnrollToken
+	e.adminJSON("POST", "/api/v1/tokens", api.CreateTokenRequest{}, &tok)
+	if tok.CAFingerprint != pki.Fingerprint(opCA.Cert) {
+		t.Errorf("token names CA %s, want the operator's", tok.CAFingerprint)
+	}
+	for fpr, ok := range map[string]bool{pki.Fingerprint(opCA.Cert): true, pki.Fingerprint(e.srv.CA().Cert): false} {
+		c, err := agent.NewClient(ts.URL, fpr, "", 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Enroll(context.Background(), tok.Token, facts(machineID(len(fpr)+boolInt(ok))))
+		if (err == nil) != ok {
+			t.Errorf("enroll pinning %s: %v", fpr[:8], err)
+		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
