@@ -23,6 +23,7 @@ import (
 	"github.com/patchloop/patchloop/internal/central"
 	"github.com/patchloop/patchloop/internal/pki"
 	"github.com/patchloop/patchloop/internal/store"
+	"github.com/patchloop/patchloop/internal/store/pgtest"
 )
 
 // clock is a settable test clock.
@@ -50,11 +51,36 @@ type env struct {
 	client *http.Client // pinned, no credential
 }
 
-func newEnv(t *testing.T) *env {
+// TestServer runs every server test on SQLite and on PostgreSQL.
+func TestServer(t *testing.T) {
+	tests := map[string]func(*testing.T, *env){
+		"EnrollCheckInInventory":                    tEnrollCheckInInventory,
+		"ReEnrollKeepsHostAndRevocationIsImmediate": tReEnrollKeepsHostAndRevocationIsImmediate,
+		"EnrollmentTokenLimits":                     tEnrollmentTokenLimits,
+		"BadRequests":                               tBadRequests,
+		"WrongCAFingerprintIsRefused":               tWrongCAFingerprintIsRefused,
+		"JobsAtLeastOnceStoredOnce":                 tJobsAtLeastOnceStoredOnce,
+		"HealthReadyMetrics":                        tHealthReadyMetrics,
+		"CertificateFiles":                          tCertificateFiles,
+	}
+	for _, backend := range []string{"sqlite", "postgres"} {
+		for name, test := range tests {
+			t.Run(backend+"/"+name, func(t *testing.T) { test(t, newEnv(t, backend)) })
+		}
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+func newEnv(t *testing.T, backend string) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
-	st, err := store.Open(ctx, filepath.Join(dir, "db.sqlite"))
+	dsn := filepath.Join(dir, "db.sqlite")
+	if backend == "postgres" {
+		dsn = pgtest.Start(t)
+	}
+	st, err := store.Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,8 +196,7 @@ func statusOf(err error) int {
 	return 0
 }
 
-func TestEnrollCheckInInventory(t *testing.T) {
-	e := newEnv(t)
+func tEnrollCheckInInventory(t *testing.T, e *env) {
 	c, enrolled, err := e.enroll(e.token(api.CreateTokenRequest{Labels: map[string]string{"ring": "test"}}), machineID(1))
 	if err != nil {
 		t.Fatal(err)
@@ -204,8 +229,7 @@ func TestEnrollCheckInInventory(t *testing.T) {
 	}
 }
 
-func TestReEnrollKeepsHostAndRevocationIsImmediate(t *testing.T) {
-	e := newEnv(t)
+func tReEnrollKeepsHostAndRevocationIsImmediate(t *testing.T, e *env) {
 	tok := e.token(api.CreateTokenRequest{})
 	ctx := context.Background()
 	c1, r1, err := e.enroll(tok, machineID(7))
@@ -236,8 +260,7 @@ func TestReEnrollKeepsHostAndRevocationIsImmediate(t *testing.T) {
 	}
 }
 
-func TestEnrollmentTokenLimits(t *testing.T) {
-	e := newEnv(t)
+func tEnrollmentTokenLimits(t *testing.T, e *env) {
 	once := e.token(api.CreateTokenRequest{MaxUses: 1})
 	if _, _, err := e.enroll(once, machineID(1)); err != nil {
 		t.Fatal(err)
@@ -262,8 +285,7 @@ func TestEnrollmentTokenLimits(t *testing.T) {
 	}
 }
 
-func TestBadRequests(t *testing.T) {
-	e := newEnv(t)
+func tBadRequests(t *testing.T, e *env) {
 	c, enrolled, err := e.enroll(e.token(api.CreateTokenRequest{}), machineID(1))
 	if err != nil {
 		t.Fatal(err)
@@ -317,8 +339,7 @@ func TestBadRequests(t *testing.T) {
 	}
 }
 
-func TestWrongCAFingerprintIsRefused(t *testing.T) {
-	e := newEnv(t)
+func tWrongCAFingerprintIsRefused(t *testing.T, e *env) {
 	other, err := pki.NewCA("other", time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -333,8 +354,7 @@ func TestWrongCAFingerprintIsRefused(t *testing.T) {
 	}
 }
 
-func TestJobsAtLeastOnceStoredOnce(t *testing.T) {
-	e := newEnv(t)
+func tJobsAtLeastOnceStoredOnce(t *testing.T, e *env) {
 	c, enrolled, err := e.enroll(e.token(api.CreateTokenRequest{}), machineID(1))
 	if err != nil {
 		t.Fatal(err)
@@ -371,8 +391,7 @@ func TestJobsAtLeastOnceStoredOnce(t *testing.T) {
 	}
 }
 
-func TestHealthReadyMetrics(t *testing.T) {
-	e := newEnv(t)
+func tHealthReadyMetrics(t *testing.T, e *env) {
 	for path, want := range map[string]string{"/healthz": "ok", "/readyz": "ready", "/metrics": "patchloop_hosts 0"} {
 		code, body := e.call("GET", path, "", "", nil)
 		if code != 200 || !strings.Contains(body, want) {
@@ -381,8 +400,7 @@ func TestHealthReadyMetrics(t *testing.T) {
 	}
 }
 
-func TestCertificateFiles(t *testing.T) {
-	e := newEnv(t)
+func tCertificateFiles(t *testing.T, e *env) {
 	opCA, err := pki.NewCA("operator CA", time.Now())
 	if err != nil {
 		t.Fatal(err)
