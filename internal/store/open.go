@@ -95,8 +95,11 @@ func openPostgres(ctx context.Context, dsn string) (*sqlStore, error) {
 		return nil, fmt.Errorf("open postgres: %w", err)
 	}
 	// Several replicas share one server: keep each one's share modest.
+	// Keep as many idle as may be open: under load, a connection closed
+	// for want of an idle slot is a backend forked again moments later.
+	// Idle ones close after a while.
 	db.SetMaxOpenConns(32)
-	db.SetMaxIdleConns(8)
+	db.SetMaxIdleConns(32)
 	db.SetConnMaxIdleTime(5 * time.Minute)
 	if err := db.PingContext(ctx); err != nil {
 		db.Close()
