@@ -6,20 +6,21 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
 
 // memoEntries reads the memo directory's entries.
-func memoEntries(t *testing.T, dir string) map[string]goodSig {
+func memoEntries(t *testing.T, dir string) map[string]memoEntry {
 	t.Helper()
 	files, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]goodSig{}
+	out := map[string]memoEntry{}
 	for _, f := range files {
-		var g goodSig
+		var g memoEntry
 		if err := json.Unmarshal(readFile(t, filepath.Join(dir, f.Name())), &g); err != nil {
 			t.Fatalf("memo entry %s: %v", f.Name(), err)
 		}
@@ -46,9 +47,27 @@ func TestSignatureMemoRealInRelease(t *testing.T) {
 	var name string
 	for n, g := range entries {
 		name = n
-		if g.Fingerprint != bookwormArchiveKey || g.KeyID == 0 || g.Created.IsZero() {
+		if g.Fingerprint != bookwormArchiveKey || g.KeyID == 0 || g.Created.IsZero() || g.Text == nil {
 			t.Fatalf("memo entry %+v", g)
 		}
+	}
+
+	// A hit gives the same Release as the full check.
+	again, err := VerifyInRelease(updatesCapture, data, kr, opts)
+	if err != nil || !reflect.DeepEqual(again, rel) {
+		t.Fatalf("memo hit: %+v, %v; want %+v", again, err, rel)
+	}
+
+	// An entry whose text span does not hash to what it says is a miss:
+	// the full check runs and rewrites it.
+	bad := entries[name]
+	bad.Text = &textSpan{Start: bad.Text.Start + 1, End: bad.Text.End, SHA256: bad.Text.SHA256}
+	must(t, os.WriteFile(filepath.Join(memo.Dir, name), mustJSON(t, bad), 0o644))
+	if again, err := VerifyInRelease(updatesCapture, data, kr, opts); err != nil || !reflect.DeepEqual(again, rel) {
+		t.Fatalf("memo entry with a wrong span: %+v, %v", again, err)
+	}
+	if g := memoEntries(t, memo.Dir)[name]; !reflect.DeepEqual(g, entries[name]) {
+		t.Errorf("entry with a wrong span not rewritten: %+v", g)
 	}
 
 	// A hit answers from the memo: make the entry name the other archive
@@ -128,4 +147,28 @@ func mustJSON(t *testing.T, v any) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// A clear-signed file whose text has dash-escaped lines has no verbatim
+// plaintext to point at: it is checked fully every time, and gives the
+// same text with a warm memo as without one.
+func TestSignatureMemoDashEscaped(t *testing.T) {
+	now := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	key := newKey(t, "archive", now.Add(-time.Hour), 0)
+	kr := testKeyring(t, key)
+	text := []byte("Origin: Test\n-dashed\n")
+	data := clearSign(t, key, text, now)
+	if !bytes.Contains(data, []byte("\n- -dashed")) {
+		t.Fatalf("the signer did not dash-escape:\n%s", data)
+	}
+	memo := &SignatureMemo{Dir: t.TempDir()}
+	for i := range 2 {
+		got, g, err := memo.checkClearSigned(kr, data, now)
+		if err != nil || !bytes.Equal(bytes.TrimRight(got, "\n"), bytes.TrimRight(text, "\n")) || g.Fingerprint == "" {
+			t.Fatalf("check %d: %q, %+v, %v; want %q", i, got, g, err, text)
+		}
+	}
+	if n := len(memoEntries(t, memo.Dir)); n != 0 {
+		t.Errorf("memo has %d entries for a dash-escaped file, want none", n)
+	}
 }

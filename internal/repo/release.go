@@ -255,13 +255,15 @@ func truncate(s string, n int) string {
 // armor headers following the BEGIN line.
 func signedTextStart(data []byte) int {
 	begun := false
-	for i, l := range bytes.Split(data, []byte("\n")) {
+	for i := 0; len(data) > 0; i++ {
+		l, rest, _ := bytes.Cut(data, []byte("\n"))
 		switch {
 		case !begun:
 			begun = bytes.HasPrefix(l, []byte("-----BEGIN PGP SIGNED MESSAGE-----"))
 		case len(bytes.TrimSpace(l)) == 0:
 			return i + 2
 		}
+		data = rest
 	}
 	return 1
 }

@@ -57,19 +57,11 @@ func (o CheckOptions) withDefaults() CheckOptions {
 // refused.
 func VerifyInRelease(name string, data []byte, kr *Keyring, opts CheckOptions) (*Release, error) {
 	opts = opts.withDefaults()
-	block, err := decodeClearSigned(data)
+	text, signer, err := opts.Memo.checkClearSigned(kr, data, opts.Now)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	sig, err := io.ReadAll(block.ArmoredSignature.Body)
-	if err != nil {
-		return nil, fmt.Errorf("%s: read signature: %w: %v", name, ErrBadSignature, err)
-	}
-	signer, err := opts.Memo.check(kr, block.Bytes, sig, opts.Now)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", name, err)
-	}
-	rel, err := parseReleaseAt(name, block.Plaintext, signedTextStart(data))
+	rel, err := parseReleaseAt(name, text, signedTextStart(data))
 	if err != nil {
 		return nil, err
 	}
