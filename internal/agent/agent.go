@@ -121,6 +121,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			}
 			a.cfg.Log.Log(ctx, level, "check-in failed", "err", err, "retry_in", wait.Round(time.Millisecond))
 		} else {
+			a.cfg.Log.Debug("checked in", "next_in", wait.Round(time.Millisecond))
 			if failures > 0 {
 				a.cfg.Log.Info("check-in recovered", "after_failures", failures)
 			}
