@@ -1,0 +1,96 @@
+package rollout
+
+import (
+	"time"
+
+	"github.com/patchloop/patchloop/internal/apply"
+)
+
+// EventType says what happened.
+type EventType string
+
+// Host results, reported by the agent through the server (Host and Key
+// name the job they answer), and operator commands (ID and Actor set).
+const (
+	// EventStarted: the agent picked the job up.
+	EventStarted EventType = "started"
+	// EventSucceeded: the job did its work and, unless RebootRequired
+	// is set on an install, the host passed its health check.
+	EventSucceeded EventType = "succeeded"
+	// EventFailed: the job failed (apply refused or failed).
+	EventFailed EventType = "failed"
+	// EventHealthFailed: the job succeeded but the health check after it
+	// did not.
+	EventHealthFailed EventType = "health-failed"
+	// EventRolledBack: a rollback job restored the previous versions.
+	EventRolledBack EventType = "rolled-back"
+	// EventLost: the server gave up on the job (lease expired too often,
+	// host revoked or silent).
+	EventLost EventType = "lost"
+
+	CommandStart  EventType = "start"
+	CommandPause  EventType = "pause"
+	CommandResume EventType = "resume"
+	CommandCancel EventType = "cancel"
+	// CommandPromote promotes the current ring at once, skipping the soak
+	// and the all-succeeded rule; every host of the ring must be finished.
+	// It also resumes a rollout halted because promotion was blocked.
+	CommandPromote EventType = "promote"
+)
+
+func (t EventType) command() bool {
+	switch t {
+	case CommandStart, CommandPause, CommandResume, CommandCancel, CommandPromote:
+		return true
+	}
+	return false
+}
+
+// Event is one input of Step.
+type Event struct {
+	Type EventType `json:"type"`
+	// At is when it happened (zero: Step's now).
+	At time.Time `json:"at,omitzero"`
+	// Host results.
+	Host string `json:"host,omitempty"`
+	Key  string `json:"key,omitempty"`
+	// RebootRequired, on an install's EventSucceeded: the host needs a
+	// reboot before its health can be judged.
+	RebootRequired bool `json:"reboot_required,omitempty"`
+	// Commands: a unique ID (a command delivered twice is applied once)
+	// and who gave it.
+	ID    string `json:"id,omitempty"`
+	Actor string `json:"actor,omitempty"`
+	// Reason is the failure's or the command's explanation.
+	Reason string `json:"reason,omitempty"`
+}
+
+// ActionKind says what the server must do.
+type ActionKind string
+
+// Actions. Install, Reboot and Rollback are jobs for one host, to be
+// queued under their Key; Halt, Promote and Complete are notifications
+// (the state already says so).
+const (
+	ActionInstall  ActionKind = "install"
+	ActionReboot   ActionKind = "reboot"
+	ActionRollback ActionKind = "rollback"
+	ActionHalt     ActionKind = "halt"
+	ActionPromote  ActionKind = "promote"
+	ActionComplete ActionKind = "complete"
+)
+
+// Action is one output of Step.
+type Action struct {
+	Kind ActionKind `json:"kind"`
+	Ring string     `json:"ring,omitempty"`
+	Host string     `json:"host,omitempty"`
+	// Key is the job's idempotency key (Key).
+	Key  string      `json:"key,omitempty"`
+	Pins []apply.Pin `json:"pins,omitempty"`
+	// Install, on a rollback, is the key of the install to undo (the
+	// agent finds the apply.Record it kept under it).
+	Install string `json:"install,omitempty"`
+	// Reason explains a halt; Ring names the ring promoted to.
+	Reason string `json:"reason,omitempty"`
+}

@@ -1,0 +1,248 @@
+package rollout
+
+import (
+	"maps"
+	"slices"
+	"time"
+
+	"github.com/patchloop/patchloop/internal/apply"
+)
+
+// Status is the rollout's overall state.
+type Status string
+
+// The rollout statuses. Halted, Cancelled and Completed accept no new
+// installs; hosts already in flight still report, and a halted rollout
+// still reboots hosts that installed.
+const (
+	StatusCreated   Status = "created"   // planned, waiting for EventStart
+	StatusRunning   Status = "running"   // starting hosts, soaking, promoting
+	StatusPaused    Status = "paused"    // no new host, no reboot, no promotion
+	StatusHalted    Status = "halted"    // by the engine: budget exceeded, promotion blocked
+	StatusCancelled Status = "cancelled" // by an operator
+	StatusCompleted Status = "completed" // every ring done
+)
+
+func (s Status) final() bool {
+	return s == StatusHalted || s == StatusCancelled || s == StatusCompleted
+}
+
+// Phase is where one host is.
+type Phase string
+
+// Host phases. Succeeded, Skipped, Failed, Lost, RolledBack and
+// RollbackFailed are terminal; the failing ones count against the ring's
+// budget. A host is in flight in Installing, Rebooting, AwaitingReboot
+// and RollingBack.
+const (
+	PhasePending        Phase = "pending"         // not started
+	PhaseInstalling     Phase = "installing"      // install job dispatched
+	PhaseAwaitingReboot Phase = "awaiting-reboot" // installed; reboot waits for a window
+	PhaseRebooting      Phase = "rebooting"       // reboot job dispatched
+	PhaseRollingBack    Phase = "rolling-back"    // rollback job dispatched after a failed health check
+	PhaseSucceeded      Phase = "succeeded"       // installed (and rebooted) and healthy
+	PhaseSkipped        Phase = "skipped"         // nothing to install
+	PhaseFailed         Phase = "failed"          // install failed, or health failed without rollback
+	PhaseLost           Phase = "lost"            // no result in time
+	PhaseRolledBack     Phase = "rolled-back"     // health failed, previous versions restored
+	PhaseRollbackFailed Phase = "rollback-failed" // health failed and so did the rollback
+)
+
+func (p Phase) terminal() bool {
+	switch p {
+	case PhaseSucceeded, PhaseSkipped, PhaseFailed, PhaseLost, PhaseRolledBack, PhaseRollbackFailed:
+		return true
+	}
+	return false
+}
+
+func (p Phase) failed() bool {
+	switch p {
+	case PhaseFailed, PhaseLost, PhaseRolledBack, PhaseRollbackFailed, PhaseRollingBack:
+		return true
+	}
+	return false
+}
+
+func (p Phase) inFlight() bool {
+	switch p {
+	case PhaseInstalling, PhaseAwaitingReboot, PhaseRebooting, PhaseRollingBack:
+		return true
+	}
+	return false
+}
+
+// JobKind is what a dispatched job does on the host.
+type JobKind string
+
+// Job kinds, as the agent runs them (internal/apply).
+const (
+	JobInstall  JobKind = "install"
+	JobReboot   JobKind = "reboot"
+	JobRollback JobKind = "rollback"
+)
+
+// Job is one job dispatched to a host.
+type Job struct {
+	Kind       JobKind   `json:"kind"`
+	Key        string    `json:"key"`
+	Dispatched time.Time `json:"dispatched"`
+	Started    time.Time `json:"started,omitzero"`
+	Finished   time.Time `json:"finished,omitzero"`
+	// Result is "succeeded", "failed", "health-failed", "rolled-back" or
+	// "lost"; empty while the job runs.
+	Result string `json:"result,omitempty"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// HostState is one host of the rollout.
+type HostState struct {
+	ID    string      `json:"id"`
+	Ring  int         `json:"ring"`
+	Group int         `json:"group"` // index in Spec.Groups, -1 for none
+	Pins  []apply.Pin `json:"pins"`
+	Phase Phase       `json:"phase"`
+	// Wave numbers the hosts a ring started in one step, from 1.
+	Wave int   `json:"wave,omitempty"`
+	Jobs []Job `json:"jobs,omitempty"`
+	// Finished is when the host reached a terminal phase.
+	Finished time.Time `json:"finished,omitzero"`
+	// RebootPending is set when the host needs a reboot that the
+	// rollout's options do not allow.
+	RebootPending bool   `json:"reboot_pending,omitempty"`
+	Note          string `json:"note,omitempty"`
+}
+
+func (h *HostState) job(kind JobKind) *Job {
+	for i := range h.Jobs {
+		if h.Jobs[i].Kind == kind {
+			return &h.Jobs[i]
+		}
+	}
+	return nil
+}
+
+// current is the host's running job, nil when none runs.
+func (h *HostState) current() *Job {
+	if len(h.Jobs) == 0 {
+		return nil
+	}
+	j := &h.Jobs[len(h.Jobs)-1]
+	if j.Result != "" {
+		return nil
+	}
+	return j
+}
+
+// RingState is the progress of one ring.
+type RingState struct {
+	Name  string `json:"name"`
+	Hosts int    `json:"hosts"`
+	// Started is when the ring became the current ring; Done when every
+	// host finished; Promoted when the next ring started (or the rollout
+	// completed).
+	Started  time.Time `json:"started,omitzero"`
+	Done     time.Time `json:"done,omitzero"`
+	Promoted time.Time `json:"promoted,omitzero"`
+	Waves    int       `json:"waves,omitempty"`
+	Failed   int       `json:"failed,omitempty"`
+	Budget   int       `json:"budget"`
+}
+
+// Audit is one line of the rollout's history: an operator's command or
+// an engine decision.
+type Audit struct {
+	At     time.Time `json:"at"`
+	Actor  string    `json:"actor"` // the operator, or "engine"
+	What   string    `json:"what"`  // start, pause, dispatch-install, halt, promote, ...
+	Ring   string    `json:"ring,omitempty"`
+	Host   string    `json:"host,omitempty"`
+	Detail string    `json:"detail,omitempty"`
+}
+
+// State is everything the server must persist about a rollout. It is
+// JSON-serialisable and Step is a pure function of it.
+type State struct {
+	Spec       Spec        `json:"spec"`
+	Status     Status      `json:"status"`
+	Created    time.Time   `json:"created"`
+	Ring       int         `json:"ring"` // the current ring
+	Rings      []RingState `json:"rings"`
+	Hosts      []HostState `json:"hosts"` // by ring, then id
+	Unassigned []string    `json:"unassigned,omitempty"`
+	// Reason says why the rollout is halted, cancelled or paused.
+	Reason string `json:"reason,omitempty"`
+	// Commands are the IDs of the operator commands applied, so that a
+	// command delivered twice is applied once.
+	Commands map[string]bool `json:"commands"`
+	Audit    []Audit         `json:"audit"`
+}
+
+func (s *State) audit(at time.Time, actor, what, ring, host, detail string) {
+	s.Audit = append(s.Audit, Audit{At: at.UTC(), Actor: actor, What: what, Ring: ring, Host: host, Detail: detail})
+}
+
+// clone copies everything Step changes, so that Step never writes to the
+// state it was given. Pins and the spec are shared: nothing changes them.
+func (s State) clone() State {
+	c := s
+	c.Rings = slices.Clone(s.Rings)
+	c.Hosts = slices.Clone(s.Hosts)
+	for i := range c.Hosts {
+		c.Hosts[i].Jobs = slices.Clone(c.Hosts[i].Jobs)
+	}
+	c.Commands = maps.Clone(s.Commands)
+	if c.Commands == nil {
+		c.Commands = map[string]bool{}
+	}
+	c.Audit = slices.Clip(s.Audit)
+	return c
+}
+
+// host finds a host by id (-1 when it is not in the rollout).
+func (s *State) host(id string) int {
+	for i := range s.Hosts {
+		if s.Hosts[i].ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// Key is the idempotency key of a job: the same (rollout, ring, host,
+// kind) always gives the same key, and the engine dispatches each at most
+// once. The server's job queue must refuse a second job with a key it
+// has (a unique index), which makes re-sending an Outstanding action
+// harmless.
+func Key(rollout, ring, host string, kind JobKind) string {
+	return rollout + "/" + ring + "/" + host + "/" + string(kind)
+}
+
+// Outstanding lists the dispatches the state says are in flight, as the
+// actions that made them. A server that may have lost actions (it saved
+// the state, then crashed before queuing the jobs) re-queues these on
+// start; their keys make that idempotent.
+func Outstanding(s State) []Action {
+	var out []Action
+	for i := range s.Hosts {
+		h := &s.Hosts[i]
+		if j := h.current(); j != nil {
+			out = append(out, s.dispatch(h, j.Kind, j.Key))
+		}
+	}
+	return out
+}
+
+func (s *State) dispatch(h *HostState, kind JobKind, key string) Action {
+	a := Action{Ring: s.Spec.Rings[h.Ring].Name, Host: h.ID, Key: key}
+	switch kind {
+	case JobInstall:
+		a.Kind, a.Pins = ActionInstall, h.Pins
+	case JobReboot:
+		a.Kind = ActionReboot
+	case JobRollback:
+		a.Kind = ActionRollback
+		a.Install = Key(s.Spec.ID, s.Spec.Rings[h.Ring].Name, h.ID, JobInstall)
+	}
+	return a
+}

@@ -1,0 +1,400 @@
+package rollout
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+const engine = "engine"
+
+// Step applies events in order to state, then makes the engine's
+// decisions at now: time-outs, the failure budget, reboots, promotion,
+// completion and new installs. It returns the new state and the actions
+// the server must carry out. It does not modify state.
+//
+// Step is idempotent: events it has already applied (a result for a job
+// that is no longer running, a command whose ID it has seen) change
+// nothing, and a job is dispatched at most once per (host, kind) — the
+// state records it before the action is returned. The server must
+// persist the returned state and queue the actions' jobs together (one
+// transaction), or queue them by Key after saving the state
+// (Outstanding re-lists them after a crash).
+func Step(state State, events []Event, now time.Time) (State, []Action) {
+	s := state.clone()
+	now = now.UTC()
+	var acts []Action
+	for _, e := range events {
+		at := e.At.UTC()
+		if e.At.IsZero() {
+			at = now
+		}
+		if e.Type.command() {
+			s.command(e, at, &acts)
+		} else {
+			s.result(e, at, &acts)
+		}
+	}
+	s.decide(now, &acts)
+	return s, acts
+}
+
+func (s *State) command(e Event, at time.Time, acts *[]Action) {
+	actor := e.Actor
+	if actor == "" {
+		actor = "unknown"
+	}
+	if e.ID == "" {
+		s.audit(at, actor, "rejected "+string(e.Type), "", "", "command without an id")
+		return
+	}
+	if s.Commands[e.ID] {
+		return
+	}
+	s.Commands[e.ID] = true
+	reject := func(why string) { s.audit(at, actor, "rejected "+string(e.Type), "", "", why) }
+	switch e.Type {
+	case CommandStart:
+		if s.Status != StatusCreated {
+			reject("rollout is " + string(s.Status))
+			return
+		}
+		s.Status = StatusRunning
+		s.Rings[0].Started = at
+	case CommandPause:
+		if s.Status != StatusRunning {
+			reject("rollout is " + string(s.Status))
+			return
+		}
+		s.Status, s.Reason = StatusPaused, e.Reason
+	case CommandResume:
+		if s.Status != StatusPaused {
+			reject("rollout is " + string(s.Status) + "; only a paused rollout resumes")
+			return
+		}
+		s.Status, s.Reason = StatusRunning, ""
+	case CommandCancel:
+		if s.Status.final() && s.Status != StatusHalted {
+			reject("rollout is " + string(s.Status))
+			return
+		}
+		s.Status, s.Reason = StatusCancelled, e.Reason
+	case CommandPromote:
+		if s.Status == StatusCreated || s.Status == StatusCancelled || s.Status == StatusCompleted {
+			reject("rollout is " + string(s.Status))
+			return
+		}
+		if n := s.unfinished(s.Ring); n > 0 {
+			reject(fmt.Sprintf("ring %s has %d unfinished hosts", s.Rings[s.Ring].Name, n))
+			return
+		}
+		if s.Status == StatusHalted {
+			s.Status, s.Reason = StatusRunning, ""
+		}
+		s.audit(at, actor, string(e.Type), s.Rings[s.Ring].Name, "", e.Reason)
+		s.promote(at, actor, acts)
+		return
+	}
+	s.audit(at, actor, string(e.Type), "", "", e.Reason)
+}
+
+// result applies a host's job result; results for jobs that are not
+// running (duplicates, stale keys, unknown hosts) are ignored.
+func (s *State) result(e Event, at time.Time, acts *[]Action) {
+	i := s.host(e.Host)
+	if i < 0 {
+		return
+	}
+	h := &s.Hosts[i]
+	j := h.current()
+	if j == nil || j.Key != e.Key {
+		return
+	}
+	ring := s.Rings[h.Ring].Name
+	finish := func(result string, p Phase) {
+		j.Result, j.Finished, j.Reason = result, at, e.Reason
+		h.Phase = p
+		if p.terminal() {
+			h.Finished = at
+		}
+		detail := fmt.Sprintf("%s job %s", j.Kind, result)
+		if e.Reason != "" {
+			detail += ": " + e.Reason
+		}
+		s.audit(at, "host", "host-"+string(p), ring, h.ID, detail)
+	}
+	switch e.Type {
+	case EventStarted:
+		if j.Started.IsZero() {
+			j.Started = at
+		}
+	case EventSucceeded:
+		switch {
+		case j.Kind == JobRollback:
+			finish("rolled-back", PhaseRolledBack)
+		case j.Kind == JobInstall && e.RebootRequired && s.Spec.Options.Reboot == RebootNever:
+			h.RebootPending = true
+			finish("succeeded", PhaseSucceeded)
+		case j.Kind == JobInstall && e.RebootRequired:
+			finish("succeeded", PhaseAwaitingReboot)
+		default:
+			finish("succeeded", PhaseSucceeded)
+		}
+	case EventRolledBack:
+		if j.Kind == JobRollback {
+			finish("rolled-back", PhaseRolledBack)
+		}
+	case EventFailed:
+		if j.Kind == JobRollback {
+			finish("failed", PhaseRollbackFailed)
+		} else {
+			finish("failed", PhaseFailed)
+		}
+	case EventHealthFailed:
+		switch {
+		case j.Kind == JobRollback:
+			finish("health-failed", PhaseRollbackFailed)
+		case s.Spec.Options.Rollback:
+			finish("health-failed", PhaseRollingBack)
+			s.dispatchJob(h, JobRollback, at, acts)
+		default:
+			finish("health-failed", PhaseFailed)
+		}
+	case EventLost:
+		finish("lost", PhaseLost)
+	}
+}
+
+func (s *State) dispatchJob(h *HostState, kind JobKind, at time.Time, acts *[]Action) {
+	ring := s.Spec.Rings[h.Ring].Name
+	key := Key(s.Spec.ID, ring, h.ID, kind)
+	if h.job(kind) != nil {
+		return // never twice
+	}
+	h.Jobs = append(h.Jobs, Job{Kind: kind, Key: key, Dispatched: at})
+	switch kind {
+	case JobInstall:
+		h.Phase = PhaseInstalling
+	case JobReboot:
+		h.Phase = PhaseRebooting
+	case JobRollback:
+		h.Phase = PhaseRollingBack
+	}
+	s.audit(at, engine, "dispatch-"+string(kind), ring, h.ID, key)
+	*acts = append(*acts, s.dispatch(h, kind, key))
+}
+
+// decide makes the engine's own decisions at now.
+func (s *State) decide(now time.Time, acts *[]Action) {
+	if s.Status == StatusCreated {
+		return
+	}
+	s.timeouts(now)
+	for r := range s.Rings {
+		s.Rings[r].Failed, s.Rings[r].Budget = s.failed(r), s.Spec.Rings[r].FailureBudget.Budget(s.Rings[r].Hosts)
+	}
+	if s.Status == StatusRunning || s.Status == StatusPaused {
+		if rs := &s.Rings[s.Ring]; rs.Failed > rs.Budget {
+			s.halt(now, fmt.Sprintf("ring %s: %d of %d hosts failed (%s), budget %d (%s)",
+				rs.Name, rs.Failed, rs.Hosts, strings.Join(s.failedHosts(s.Ring), ", "), rs.Budget, s.Spec.Rings[s.Ring].FailureBudget), acts)
+		}
+	}
+	if s.Status == StatusRunning || s.Status == StatusHalted {
+		s.reboots(now, acts)
+	}
+	for s.Status == StatusRunning {
+		if !s.progress(now, acts) {
+			if s.Status == StatusRunning {
+				s.installs(now, acts)
+			}
+			return
+		}
+	}
+}
+
+// timeouts marks hosts lost whose job has run longer than JobTimeout.
+func (s *State) timeouts(now time.Time) {
+	limit := time.Duration(s.Spec.Options.JobTimeout)
+	if limit <= 0 {
+		return
+	}
+	for i := range s.Hosts {
+		h := &s.Hosts[i]
+		j := h.current()
+		if j == nil || now.Sub(j.Dispatched) <= limit {
+			continue
+		}
+		j.Result, j.Finished, j.Reason = "lost", now, fmt.Sprintf("no result after %s", limit)
+		h.Phase, h.Finished = PhaseLost, now
+		s.audit(now, engine, "host-lost", s.Rings[h.Ring].Name, h.ID, fmt.Sprintf("%s job %s", j.Kind, j.Reason))
+	}
+}
+
+func (s *State) failed(ring int) int {
+	n := 0
+	for i := range s.Hosts {
+		if s.Hosts[i].Ring == ring && s.Hosts[i].Phase.failed() {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *State) failedHosts(ring int) []string {
+	var ids []string
+	for i := range s.Hosts {
+		if s.Hosts[i].Ring == ring && s.Hosts[i].Phase.failed() {
+			ids = append(ids, s.Hosts[i].ID)
+		}
+	}
+	return ids
+}
+
+func (s *State) unfinished(ring int) int {
+	n := 0
+	for i := range s.Hosts {
+		if s.Hosts[i].Ring == ring && !s.Hosts[i].Phase.terminal() {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *State) halt(now time.Time, reason string, acts *[]Action) {
+	s.Status, s.Reason = StatusHalted, reason
+	s.audit(now, engine, "halt", s.Rings[s.Ring].Name, "", reason)
+	*acts = append(*acts, Action{Kind: ActionHalt, Ring: s.Rings[s.Ring].Name, Reason: reason})
+}
+
+// progress finishes, promotes or completes the current ring when it is
+// done; it reports whether it promoted (the next ring may be done too).
+func (s *State) progress(now time.Time, acts *[]Action) bool {
+	r := s.Ring
+	rs := &s.Rings[r]
+	if s.unfinished(r) > 0 {
+		return false
+	}
+	installed := false
+	if rs.Done.IsZero() {
+		rs.Done = rs.Started
+		for i := range s.Hosts {
+			if h := &s.Hosts[i]; h.Ring == r && h.Finished.After(rs.Done) {
+				rs.Done = h.Finished
+			}
+		}
+		s.audit(now, engine, "ring-done", rs.Name, "", fmt.Sprintf("%d hosts, %d failed", rs.Hosts, rs.Failed))
+	}
+	for i := range s.Hosts {
+		if h := &s.Hosts[i]; h.Ring == r && h.Phase == PhaseSucceeded {
+			installed = true
+		}
+	}
+	last := r == len(s.Rings)-1
+	if rs.Failed > 0 && !last {
+		s.halt(now, fmt.Sprintf("ring %s finished with %d failed hosts (%s): promotion needs every host succeeded; promote by hand or cancel",
+			rs.Name, rs.Failed, strings.Join(s.failedHosts(r), ", ")), acts)
+		return false
+	}
+	if !last && installed && now.Before(rs.Done.Add(time.Duration(s.Spec.Rings[r].Soak))) {
+		return false // soaking
+	}
+	s.promote(now, engine, acts)
+	return s.Status == StatusRunning
+}
+
+// promote ends the current ring and starts the next, or completes the
+// rollout after the last ring.
+func (s *State) promote(now time.Time, actor string, acts *[]Action) {
+	rs := &s.Rings[s.Ring]
+	if rs.Done.IsZero() {
+		rs.Done = now
+	}
+	rs.Promoted = now
+	if s.Ring == len(s.Rings)-1 {
+		var failed int
+		for r := range s.Rings {
+			failed += s.failed(r)
+		}
+		s.Status = StatusCompleted
+		reason := fmt.Sprintf("%d hosts, %d failed", len(s.Hosts), failed)
+		s.audit(now, actor, "complete", rs.Name, "", reason)
+		*acts = append(*acts, Action{Kind: ActionComplete, Reason: reason})
+		return
+	}
+	s.Ring++
+	next := &s.Rings[s.Ring]
+	next.Started = now
+	s.audit(now, actor, "promote", next.Name, "", "from ring "+rs.Name)
+	*acts = append(*acts, Action{Kind: ActionPromote, Ring: next.Name, Reason: "from ring " + rs.Name})
+}
+
+// windowOK reports whether host h may start work that takes est at now:
+// one of its windows is open and stays open that long.
+func (s *State) windowOK(h *HostState, now time.Time, est time.Duration) bool {
+	if h.Group < 0 || h.Group >= len(s.Spec.Groups) {
+		return true
+	}
+	for _, w := range s.Spec.Groups[h.Group].Windows {
+		if end, open := w.OpenUntil(now); open && !now.Add(est).After(end) {
+			return true
+		}
+	}
+	return false
+}
+
+// windowCache answers windowOK once per (group, estimate) within a step.
+type windowCache map[[2]int64]bool
+
+func (s *State) cachedWindowOK(c windowCache, h *HostState, now time.Time, est time.Duration) bool {
+	k := [2]int64{int64(h.Group), int64(est)}
+	if v, ok := c[k]; ok {
+		return v
+	}
+	v := s.windowOK(h, now, est)
+	c[k] = v
+	return v
+}
+
+func (s *State) reboots(now time.Time, acts *[]Action) {
+	c := windowCache{}
+	est := time.Duration(s.Spec.Options.RebootEstimate)
+	for i := range s.Hosts {
+		h := &s.Hosts[i]
+		if h.Phase == PhaseAwaitingReboot && s.cachedWindowOK(c, h, now, est) {
+			s.dispatchJob(h, JobReboot, now, acts)
+		}
+	}
+}
+
+// installs starts pending hosts of the current ring, in host order, while
+// the ring has fewer than its concurrency in flight.
+func (s *State) installs(now time.Time, acts *[]Action) {
+	r := s.Ring
+	rs := &s.Rings[r]
+	limit := s.Spec.Rings[r].Concurrency.Concurrency(rs.Hosts)
+	inflight := 0
+	for i := range s.Hosts {
+		if s.Hosts[i].Ring == r && s.Hosts[i].Phase.inFlight() {
+			inflight++
+		}
+	}
+	c := windowCache{}
+	est := time.Duration(s.Spec.Options.InstallEstimate)
+	wave := false
+	for i := range s.Hosts {
+		if inflight >= limit {
+			break
+		}
+		h := &s.Hosts[i]
+		if h.Ring != r || h.Phase != PhasePending || !s.cachedWindowOK(c, h, now, est) {
+			continue
+		}
+		if !wave {
+			wave = true
+			rs.Waves++
+		}
+		h.Wave = rs.Waves
+		s.dispatchJob(h, JobInstall, now, acts)
+		inflight++
+	}
+}
