@@ -38,13 +38,15 @@ func agentCmd(logLevel *string) *cobra.Command {
 
 	var once bool
 	var maxBackoff time.Duration
+	var configFile string
 	run := &cobra.Command{Use: "run", Short: "Check in with the server until stopped (the service's command)", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			level := *logLevel
 			if !cmd.Flags().Changed("log-level") && level == "warn" {
 				level = "info"
 			}
-			a, err := agent.New(agent.Config{StateDir: stateDir, Root: root, Log: newLogger(level), MaxBackoff: maxBackoff})
+			a, err := agent.New(agent.Config{StateDir: stateDir, Root: root, Log: newLogger(level), MaxBackoff: maxBackoff,
+				ConfigFile: configFile})
 			if err != nil {
 				return err
 			}
@@ -57,6 +59,7 @@ func agentCmd(logLevel *string) *cobra.Command {
 		}}
 	run.Flags().BoolVar(&once, "once", false, "check in once and exit (status 1 if it failed)")
 	run.Flags().DurationVar(&maxBackoff, "max-backoff", 5*time.Minute, "longest wait between failed check-ins")
+	run.Flags().StringVar(&configFile, "config", agent.DefaultConfigFile, "local configuration: allow_reboot, allow_commands, health gates (missing: none allowed)")
 	cmd.AddCommand(enroll, run)
 	return cmd
 }

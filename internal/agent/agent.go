@@ -7,11 +7,11 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"path/filepath"
 	"time"
 
 	"github.com/patchloop/patchloop/internal/api"
@@ -26,6 +26,13 @@ type Config struct {
 	Timeout  time.Duration // per request; 0: 30s
 	// MaxBackoff caps the wait between failed check-ins; 0: 5 minutes.
 	MaxBackoff time.Duration
+	// ConfigFile is the local configuration (LocalConfig): what this
+	// machine allows jobs to do and its health gates. "" or a missing
+	// file allows no reboot and no commands.
+	ConfigFile string
+	// KeepDir is where, inside Root, installs keep the previous versions
+	// for rollback, one directory per install job; "": apply's default.
+	KeepDir string
 }
 
 func (c *Config) defaults() {
@@ -40,6 +47,9 @@ func (c *Config) defaults() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 5 * time.Minute
+	}
+	if c.KeepDir == "" {
+		c.KeepDir = "/var/lib/patchloop/rollback"
 	}
 }
 
@@ -83,6 +93,9 @@ type Agent struct {
 	// want of the server is kept and finished at the next check-in, so a
 	// server restart between hand-out and result loses nothing.
 	pending []*pendingJob
+	// journal keeps the jobs that change the machine (journal.go).
+	journal journal
+	local   LocalConfig
 }
 
 type pendingJob struct {
@@ -101,7 +114,23 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Agent{cfg: cfg, st: st, client: c, interval: time.Minute}, nil
+	a := &Agent{cfg: cfg, st: st, client: c, interval: time.Minute, journal: journal{dir: filepath.Join(cfg.StateDir, "jobs")}}
+	if cfg.ConfigFile != "" {
+		if a.local, err = LoadLocalConfig(cfg.ConfigFile); err != nil {
+			return nil, err
+		}
+	}
+	// Jobs started or finished before a restart whose result the server
+	// may lack are reported first, from the journal or from what the
+	// machine shows; never run again.
+	unfinished, err := a.journal.unfinished()
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range unfinished {
+		a.pending = append(a.pending, &pendingJob{job: j})
+	}
+	return a, nil
 }
 
 // Run checks in until ctx ends. Failures are logged and retried with
@@ -177,7 +206,9 @@ func (a *Agent) Once(ctx context.Context) error {
 			// The server refused this result for good (e.g. the job is
 			// gone): drop it rather than block the queue.
 			a.cfg.Log.Warn("job result refused", "job", p.job.ID, "err", err)
+			a.reported(p.job.ID)
 		} else {
+			a.reported(p.job.ID)
 			a.cfg.Log.Info("job done", "job", p.job.ID, "kind", p.job.Kind, "status", p.result.Status)
 		}
 		a.pending = a.pending[1:]
@@ -192,26 +223,6 @@ func (a *Agent) isPending(id string) bool {
 		}
 	}
 	return false
-}
-
-// run executes one job. An error means the server could not be reached
-// and the job should be run again later; a job that fails on its own
-// returns a "failed" result.
-func (a *Agent) run(ctx context.Context, j api.Job) (api.JobResult, error) {
-	switch j.Kind {
-	case "scan":
-		inv, _, err := Collect(a.cfg.Root)
-		if err != nil {
-			return api.JobResult{Status: "failed", Error: err.Error()}, nil
-		}
-		if err := a.client.PutInventory(ctx, inv); err != nil {
-			return api.JobResult{}, err
-		}
-		out, _ := json.Marshal(map[string]any{"inventory_hash": inv.Hash(), "packages": len(inv.Packages)})
-		return api.JobResult{Status: "ok", Result: out}, nil
-	default:
-		return api.JobResult{Status: "failed", Error: fmt.Sprintf("this agent does not know jobs of kind %q", j.Kind)}, nil
-	}
 }
 
 // jitter spreads check-ins: interval ±10%.
