@@ -41,6 +41,9 @@ type Result struct {
 	Updates []detect.Update `json:"updates"`
 	Indexes []IndexInfo     `json:"indexes"`
 	Notices []string        `json:"notices,omitempty"`
+	// Verified are the verified indexes behind Indexes, for the stages
+	// that read them again (candidate changelogs); not part of the JSON.
+	Verified []repo.Index `json:"-"`
 }
 
 // Summary counts what the scan found.
@@ -140,6 +143,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.Indexes = append(res.Indexes, indexInfo(ix))
 	}
 	res.Updates = detect.Updates(in)
+	res.Verified = indexes
 	res.Summary = summarize(inv.Packages, res.Updates)
 	res.Host.ScannedAt = opts.Now().UTC()
 	if inv.Host.DpkgInterrupted {
