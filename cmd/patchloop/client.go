@@ -79,21 +79,31 @@ func (c *clientFlags) client() (*adminClient, error) {
 }
 
 func (a *adminClient) call(ctx context.Context, method, path string, body, out any) error {
+	if body == nil {
+		return a.send(ctx, method, path, "", nil, out)
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	return a.send(ctx, method, path, "application/json", b, out)
+}
+
+// send sends a body of the given Content-Type ("" for none) and decodes
+// the JSON answer into out. An error answer becomes an error with the
+// server's reason, and its details each on a line of their own.
+func (a *adminClient) send(ctx context.Context, method, path, contentType string, body []byte, out any) error {
 	var rd io.Reader
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return err
-		}
-		rd = bytes.NewReader(b)
+	if contentType != "" {
+		rd = bytes.NewReader(body)
 	}
 	req, err := http.NewRequestWithContext(ctx, method, a.base+path, rd)
 	if err != nil {
 		return err
 	}
 	req.Header.Set("Authorization", "Bearer "+a.token)
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
@@ -108,6 +118,9 @@ func (a *adminClient) call(ctx context.Context, method, path string, body, out a
 		var e api.Error
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
+		}
+		if len(e.Details) > 1 {
+			e.Error = strings.Join(e.Details, "\n")
 		}
 		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, e.Error)
 	}

@@ -25,7 +25,8 @@ func main() {
 	var logLevel string
 	root.PersistentFlags().StringVar(&logLevel, "log-level", "warn", "log level: debug, info, warn, error (logs go to stderr)")
 	root.AddCommand(scanCmd(&logLevel), versionCmd(), serverCmd(&logLevel), agentCmd(&logLevel),
-		hostsCmd(), updatesCmd(), tokensCmd(), jobsCmd(), labCmd(), loadgenCmd(&logLevel))
+		hostsCmd(), updatesCmd(), tokensCmd(), jobsCmd(), labCmd(), loadgenCmd(&logLevel),
+		policyCmd(), findingsCmd(), feedsCmd(), rolloutCmd(), rollbackCmd())
 	if err := root.Execute(); err != nil {
 		var ee exitError
 		if errors.As(err, &ee) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -16,6 +17,8 @@ import (
 
 	"github.com/patchloop/patchloop/internal/central"
 	"github.com/patchloop/patchloop/internal/deb"
+	"github.com/patchloop/patchloop/internal/feeds"
+	"github.com/patchloop/patchloop/internal/intel"
 	"github.com/patchloop/patchloop/internal/pki"
 	"github.com/patchloop/patchloop/internal/repo"
 	"github.com/patchloop/patchloop/internal/scan"
@@ -30,6 +33,8 @@ func serverCmd(logLevel *string) *cobra.Command {
 		certFile, keyFile   string
 		caFile              string
 		interval, refresh   time.Duration
+		rolloutTick         time.Duration
+		feedFlags           serverFeedFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -43,7 +48,12 @@ Agents trust the server by the CA fingerprint it prints.
 
 The server fetches and verifies the indexes of the sources its hosts use, with the
 keyrings of its own apt sources (or of the files given with --sources): a host
-source the server does not list is reported as not mirrored, never trusted blindly.`,
+source the server does not list is reported as not mirrored, never trusted blindly.
+
+Findings (/api/v1/findings, 'patchloop findings') name the CVEs of each update from
+the advisory feeds given with --feeds-dir or --kev, --epss, --osv, --dsa and --dla
+(URLs or files), refreshed every --feeds-refresh; the last good copies are kept in
+DATA_DIR/feeds and serve while a refresh fails.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(*logLevel)
@@ -63,7 +73,11 @@ source the server does not list is reported as not mirrored, never trusted blind
 			}
 			eng := central.New(central.Config{CacheDir: filepath.Join(dataDir, "cache"), Trust: trust, Log: log,
 				Client: &http.Client{Timeout: 10 * time.Minute}})
-			srv, err := server.New(ctx, server.Config{Store: st, Engine: eng, Log: log, Interval: interval})
+			intl, err := feedFlags.load(ctx, filepath.Join(dataDir, "feeds"), log)
+			if err != nil {
+				return err
+			}
+			srv, err := server.New(ctx, server.Config{Store: st, Engine: eng, Log: log, Interval: interval, Intel: intl})
 			if err != nil {
 				return err
 			}
@@ -103,6 +117,15 @@ source the server does not list is reported as not mirrored, never trusted blind
 			hs := &http.Server{Handler: srv.Handler(), TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second,
 				ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 5 * time.Minute}
 			go srv.RunRefresh(ctx, refresh)
+			go srv.RunRollouts(ctx, rolloutTick)
+			if intl != nil {
+				go func() { // the cached copies serve until the first fetch
+					if err := intl.Refresh(ctx); err != nil {
+						log.Warn("feed refresh", "err", err)
+					}
+					srv.RunFeeds(ctx, feedFlags.refresh)
+				}()
+			}
 			errc := make(chan error, 1)
 			go func() { errc <- hs.ServeTLS(ln, "", "") }()
 			select {
@@ -129,7 +152,66 @@ source the server does not list is reported as not mirrored, never trusted blind
 	f.StringSliceVar(&sources, "sources", nil, "apt sources files (.list or .sources) naming the repositories the server mirrors and their keyrings (default: this machine's apt sources)")
 	f.DurationVar(&interval, "interval", time.Minute, "check-in interval told to agents")
 	f.DurationVar(&refresh, "refresh", 15*time.Minute, "how often to refetch repository indexes")
+	f.DurationVar(&rolloutTick, "rollout-tick", 30*time.Second, "how often rollouts are stepped for soak, windows and time-outs (results step them at once)")
+	feedFlags.add(cmd)
 	return cmd
+}
+
+// serverFeedFlags say where the advisory feeds findings are assessed with
+// come from (package intel): a directory laid out as intel.ConfigFromDir
+// reads, and single feeds given beside or instead of it.
+type serverFeedFlags struct {
+	dir, kev, dsa, dla string
+	epss, osv          []string
+	refresh            time.Duration
+}
+
+func (ff *serverFeedFlags) add(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&ff.dir, "feeds-dir", "", "directory of advisory feeds: kev/*.json, epss/, osv/, **/DSA/list, **/DLA/list")
+	f.StringVar(&ff.kev, "kev", "", "CISA KEV catalog JSON: URL or file (overrides --feeds-dir's)")
+	f.StringSliceVar(&ff.epss, "epss", nil, "EPSS CSV (daily, plain or gzip) or per-year files: URL, file or directory (repeatable)")
+	f.StringSliceVar(&ff.osv, "osv", nil, "OSV all.zip (URL or file) or directory of OSV records (repeatable)")
+	f.StringVar(&ff.dsa, "dsa", "", "Debian Security Tracker data/DSA/list: URL or file")
+	f.StringVar(&ff.dla, "dla", "", "Debian Security Tracker data/DLA/list: URL or file")
+	f.DurationVar(&ff.refresh, "feeds-refresh", 6*time.Hour, "how often to refetch the advisory feeds")
+}
+
+// load returns the feeds the flags name, loaded from what cacheDir holds
+// and local files; nil when none are named. Feeds that cannot be loaded
+// yet are logged (Refresh may fetch them) and listed by /api/v1/feeds.
+func (ff *serverFeedFlags) load(ctx context.Context, cacheDir string, log *slog.Logger) (*server.Intel, error) {
+	var cfg intel.Config
+	if ff.dir != "" {
+		var err error
+		if cfg, err = intel.ConfigFromDir(ff.dir); err != nil {
+			return nil, err
+		}
+	}
+	if ff.kev != "" {
+		cfg.KEV = ff.kev
+	}
+	if len(ff.epss) > 0 {
+		cfg.EPSS = ff.epss
+	}
+	if len(ff.osv) > 0 {
+		cfg.OSV = ff.osv
+	}
+	if ff.dsa != "" {
+		cfg.DSA = ff.dsa
+	}
+	if ff.dla != "" {
+		cfg.DLA = ff.dla
+	}
+	if cfg.Empty() {
+		return nil, nil
+	}
+	loader := &feeds.Loader{CacheDir: cacheDir, Client: &http.Client{Timeout: 30 * time.Minute}}
+	intl, err := server.NewIntel(ctx, cfg, loader, log)
+	if err != nil {
+		log.Warn("advisory feeds not all loaded yet", "err", err)
+	}
+	return intl, nil
 }
 
 // loadTrust reads the sources the server mirrors.

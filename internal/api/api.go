@@ -224,6 +224,9 @@ func (inv *Inventory) DebPins() []deb.Pin {
 // Error is the body of every 4xx and 5xx response.
 type Error struct {
 	Error string `json:"error"`
+	// Details lists every problem when there are several, each on its
+	// own (a policy's "file:line: message" errors); Error names the first.
+	Details []string `json:"details,omitempty"`
 }
 
 // Decode reads one JSON value of at most limit bytes from r into v,
@@ -296,8 +299,10 @@ type HostUpdates struct {
 
 // CreateJobRequest is POST /api/v1/jobs.
 type CreateJobRequest struct {
-	Kind  string   `json:"kind"`  // "scan"
+	Kind  string   `json:"kind"`  // one of JobKinds
 	Hosts []string `json:"hosts"` // host IDs; empty: every active host
+	// Params are the kind's parameters (ParseJobParams); empty is {}.
+	Params json.RawMessage `json:"params,omitempty"`
 }
 
 // JobStatus is GET /api/v1/jobs/{id}.

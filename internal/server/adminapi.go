@@ -211,8 +211,9 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, api.MaxBody, &req) {
 		return
 	}
-	if req.Kind != "scan" {
-		httpError(w, http.StatusBadRequest, "kind %q: only \"scan\" jobs exist so far", req.Kind)
+	params, err := api.ParseJobParams(req.Kind, req.Params)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
 	hosts := req.Hosts
@@ -232,7 +233,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	j := store.Job{ID: newID(), Kind: req.Kind, Params: []byte("{}"), CreatedAt: s.cfg.Now(), CreatedBy: "admin"}
+	j := store.Job{ID: newID(), Kind: req.Kind, Params: api.Raw(params), CreatedAt: s.cfg.Now(), CreatedBy: adminOf(r)}
 	if err := s.store.CreateJob(r.Context(), j, hosts); err != nil {
 		httpError(w, http.StatusInternalServerError, "create job: %v", err)
 		return

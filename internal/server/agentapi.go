@@ -130,5 +130,8 @@ func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host)
 		httpError(w, http.StatusInternalServerError, "store job result: %v", err)
 		return
 	}
+	if first {
+		s.rolloutResult(r.Context(), r.PathValue("job"))
+	}
 	writeJSON(w, http.StatusOK, map[string]bool{"first": first})
 }

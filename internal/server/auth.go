@@ -69,34 +69,46 @@ func (s *Server) agent(h func(http.ResponseWriter, *http.Request, store.Host)) h
 	}
 }
 
-// admin wraps a handler for the admin API.
+type adminKey struct{}
+
+// admin wraps a handler for the admin API. The handler finds the admin
+// token used in the request's context (adminOf).
 func (s *Server) admin(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if err := s.checkAdmin(r.Context(), bearer(r)); err != nil {
+		t, err := s.checkAdmin(r.Context(), bearer(r))
+		if err != nil {
 			s.metrics.authFailures.WithLabelValues("admin").Inc()
 			httpError(w, http.StatusUnauthorized, "%v", err)
 			return
 		}
-		h(w, r)
+		h(w, r.WithContext(context.WithValue(r.Context(), adminKey{}, t)))
 	}
 }
 
-func (s *Server) checkAdmin(ctx context.Context, tok string) error {
+// adminOf names the admin token of an admin request, for the record of
+// who changed what: "NAME (ID)".
+func adminOf(r *http.Request) string {
+	t, _ := r.Context().Value(adminKey{}).(store.AdminToken)
+	return fmt.Sprintf("%s (%s)", t.Name, t.ID)
+}
+
+func (s *Server) checkAdmin(ctx context.Context, tok string) (store.AdminToken, error) {
 	id, secret, ok := splitCredential(tok, api.AdminTokenPrefix)
 	if !ok {
-		return fmt.Errorf("need an admin token (Authorization: Bearer %s...)", api.AdminTokenPrefix)
+		return store.AdminToken{}, fmt.Errorf("need an admin token (Authorization: Bearer %s...)", api.AdminTokenPrefix)
 	}
 	t, err := s.store.AdminToken(ctx, id)
 	if err != nil {
-		return errors.New("unknown admin token")
+		return store.AdminToken{}, errors.New("unknown admin token")
 	}
 	if subtle.ConstantTimeCompare(t.SecretHash, hashSecret(secret)) != 1 {
-		return errors.New("wrong admin token")
+		return store.AdminToken{}, errors.New("wrong admin token")
 	}
 	if !t.RevokedAt.IsZero() {
-		return errors.New("admin token revoked")
+		return store.AdminToken{}, errors.New("admin token revoked")
 	}
-	return nil
+	t.SecretHash = nil
+	return t, nil
 }
 
 // httpError writes a JSON error body with a one-line reason.

@@ -1,7 +1,9 @@
 // Package server is patchloop's HTTP API under /api/v1: enrollment and
 // check-ins of agents, inventories, the per-host job queue, and the admin
-// API the CLI uses. It owns no domain rules: detection is package
-// central's, persistence package store's, certificates package pki's.
+// API the CLI uses (hosts, updates, jobs, patch baselines, findings). It
+// owns no domain rules: detection is package central's, findings and risk
+// package assess's (with the CVEs package intel finds), decisions package
+// policy's, persistence package store's, certificates package pki's.
 package server
 
 import (
@@ -24,6 +26,7 @@ import (
 
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/central"
+	"github.com/patchloop/patchloop/internal/intel"
 	"github.com/patchloop/patchloop/internal/pki"
 	"github.com/patchloop/patchloop/internal/store"
 )
@@ -39,6 +42,10 @@ type Config struct {
 	// JobLease is how long a handed-out job stays with its agent before
 	// it is handed out again.
 	JobLease time.Duration
+	// Intel holds the advisory feeds findings are assessed with,
+	// refreshed by RunFeeds and listed at /api/v1/feeds; nil: none, and
+	// findings carry no CVEs beyond what the suites say.
+	Intel *Intel
 }
 
 // Server serves the API. Create it with New.
@@ -58,6 +65,8 @@ type Server struct {
 	ready chan struct{}
 	// recompute serializes recomputation per host.
 	recompute sync.Map // host ID → *sync.Mutex
+	// rolloutLocks serializes the steps of each rollout (rollouts.go).
+	rolloutLocks sync.Map // rollout ID → *sync.Mutex
 }
 
 // New prepares a server: it loads the CA from the store, creating it on
@@ -237,6 +246,19 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /api/v1/updates", s.admin(s.listUpdates))
 	mux.HandleFunc("POST /api/v1/jobs", s.admin(s.createJob))
 	mux.HandleFunc("GET /api/v1/jobs/{id}", s.admin(s.showJob))
+	mux.HandleFunc("PUT /api/v1/policies/{name}", s.admin(s.putPolicy))
+	mux.HandleFunc("GET /api/v1/policies", s.admin(s.listPolicies))
+	mux.HandleFunc("GET /api/v1/policies/{name}", s.admin(s.showPolicy))
+	mux.HandleFunc("DELETE /api/v1/policies/{name}", s.admin(s.deletePolicy))
+	mux.HandleFunc("GET /api/v1/findings", s.admin(s.listFindings))
+	mux.HandleFunc("GET /api/v1/hosts/{id}/findings", s.admin(s.hostFindings))
+	mux.HandleFunc("GET /api/v1/feeds", s.admin(s.listFeeds))
+	mux.HandleFunc("POST /api/v1/rollouts", s.admin(s.createRollout))
+	mux.HandleFunc("GET /api/v1/rollouts", s.admin(s.listRollouts))
+	mux.HandleFunc("GET /api/v1/rollouts/{id}", s.admin(s.showRollout))
+	mux.HandleFunc("GET /api/v1/rollouts/{id}/plan", s.admin(s.rolloutPlan))
+	mux.HandleFunc("POST /api/v1/rollouts/{id}/rollback", s.admin(s.rolloutRollback))
+	mux.HandleFunc("POST /api/v1/rollouts/{id}/{cmd}", s.admin(s.rolloutCommand))
 	return s.metrics.instrument(mux)
 }
 
@@ -279,6 +301,11 @@ func (s *Server) Refresh(ctx context.Context) error {
 		if rerr := s.recomputeWorlds(ctx, worlds); rerr != nil {
 			err = errors.Join(err, rerr)
 		}
+	}
+	if n, perr := s.store.PruneUpdateLists(ctx); perr != nil {
+		err = errors.Join(err, perr)
+	} else if n > 0 {
+		s.log.Info("pruned update lists no host names", "lists", n)
 	}
 	return err
 }
@@ -325,7 +352,9 @@ func (s *Server) detectHost(ctx context.Context, hostID, hash string, inv *api.I
 		u.Updates = []byte("[]")
 	} else {
 		u.Basis = res.Basis + ":" + hash
-		if u.Updates, err = json.Marshal(nonNil(res.Updates)); err != nil {
+		// With the installed source versions, which advisories and
+		// changelogs speak of (package intel reads them back).
+		if u.Updates, err = json.Marshal(nonNil(intel.Updates(res.Updates, inv.InstalledPackages()))); err != nil {
 			return err
 		}
 		u.Count = len(res.Updates)

@@ -74,6 +74,12 @@ func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
 
 func newEnv(t *testing.T, backend string) *env {
 	t.Helper()
+	return newEnvWith(t, backend, nil)
+}
+
+// newEnvWith is newEnv with the server's Config changed by with.
+func newEnvWith(t *testing.T, backend string, with func(*Config)) *env {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	dsn := filepath.Join(dir, "db.sqlite")
@@ -87,7 +93,11 @@ func newEnv(t *testing.T, backend string) *env {
 	t.Cleanup(func() { st.Close() })
 	clk := &clock{t: time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)}
 	eng := central.New(central.Config{CacheDir: filepath.Join(dir, "cache"), Offline: true})
-	srv, err := New(ctx, Config{Store: st, Engine: eng, Now: clk.Now, Interval: time.Minute, JobLease: 5 * time.Minute})
+	cfg := Config{Store: st, Engine: eng, Now: clk.Now, Interval: time.Minute, JobLease: 5 * time.Minute}
+	if with != nil {
+		with(&cfg)
+	}
+	srv, err := New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,7 +330,8 @@ func tBadRequests(t *testing.T, e *env) {
 		{"job result for another host's job", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok"}`), 404, "no job"},
 		{"job result bad status", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"maybe"}`), 400, "status"},
 		{"token bad expiry", "POST", "/api/v1/tokens", e.admin, "application/json", []byte(`{"expires_in":"soon"}`), 400, "expires_in"},
-		{"job of unknown kind", "POST", "/api/v1/jobs", e.admin, "application/json", []byte(`{"kind":"reboot"}`), 400, "kind"},
+		{"job of unknown kind", "POST", "/api/v1/jobs", e.admin, "application/json", []byte(`{"kind":"format-disk"}`), 400, "unknown job kind"},
+		{"job with bad params", "POST", "/api/v1/jobs", e.admin, "application/json", []byte(`{"kind":"install","params":{"packages":[{"package":"jq","version":"-1"}]}}`), 400, "install params"},
 	}
 	for _, tc := range tests {
 		code, body := e.call(tc.method, tc.path, tc.auth, tc.ctype, tc.body)

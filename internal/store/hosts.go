@@ -2,7 +2,9 @@ package store
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -151,8 +153,14 @@ func (s *sqlStore) Inventory(ctx context.Context, hash string) ([]byte, error) {
 }
 
 // PutHostUpdates replaces the detection result of host u.HostID; an
-// unknown host is ErrNotFound.
+// unknown host is ErrNotFound. The list of updates is kept once per
+// content (update_lists), shared by every host with the same list.
 func (s *sqlStore) PutHostUpdates(ctx context.Context, u HostUpdates) error {
+	var hash any // nil: no list
+	if u.Updates != nil {
+		sum := sha256.Sum256(u.Updates)
+		hash = hex.EncodeToString(sum[:])
+	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		var one int
 		err := tx.QueryRowContext(ctx, s.q("SELECT 1 FROM hosts WHERE id = ?"), u.HostID).Scan(&one)
@@ -162,17 +170,40 @@ func (s *sqlStore) PutHostUpdates(ctx context.Context, u HostUpdates) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO host_updates (host_id, computed_at, basis, updates, count, security, error)
-			VALUES (?, ?, ?, ?, ?, ?, ?)
+		if hash != nil {
+			// DO UPDATE rather than DO NOTHING: on PostgreSQL it locks the
+			// row, so a concurrent PruneUpdateLists cannot delete it before
+			// this transaction's reference to it commits.
+			_, err = tx.ExecContext(ctx, s.q(`INSERT INTO update_lists (hash, updates) VALUES (?, ?)
+				ON CONFLICT (hash) DO UPDATE SET hash = excluded.hash`), hash, string(u.Updates))
+			if err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO host_updates (host_id, computed_at, basis, updates, updates_hash, count, security, error)
+			VALUES (?, ?, ?, NULL, ?, ?, ?, ?)
 			ON CONFLICT (host_id) DO UPDATE SET computed_at = excluded.computed_at, basis = excluded.basis,
-				updates = excluded.updates, count = excluded.count, security = excluded.security, error = excluded.error`),
-			u.HostID, ms(u.ComputedAt), u.Basis, jsonText(u.Updates), u.Count, u.Security, u.Error)
+				updates = NULL, updates_hash = excluded.updates_hash, count = excluded.count,
+				security = excluded.security, error = excluded.error`),
+			u.HostID, ms(u.ComputedAt), u.Basis, hash, u.Count, u.Security, u.Error)
 		return err
 	})
 	if err != nil {
 		return fmt.Errorf("store: put updates of host %s: %w", u.HostID, err)
 	}
 	return nil
+}
+
+// PruneUpdateLists deletes the lists of updates no host names any more
+// and returns how many it deleted.
+func (s *sqlStore) PruneUpdateLists(ctx context.Context) (int64, error) {
+	res, err := s.db.ExecContext(ctx, `DELETE FROM update_lists WHERE NOT EXISTS
+		(SELECT 1 FROM host_updates WHERE host_updates.updates_hash = update_lists.hash)`)
+	if err != nil {
+		return 0, fmt.Errorf("store: prune update lists: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
 }
 
 // HostUpdates returns the detection result of host hostID; none is
@@ -183,7 +214,8 @@ func (s *sqlStore) HostUpdates(ctx context.Context, hostID string) (HostUpdates,
 		computed int64
 		updates  sql.NullString
 	)
-	err := s.rdb.QueryRowContext(ctx, s.q("SELECT computed_at, basis, updates, count, security, error FROM host_updates WHERE host_id = ?"), hostID).
+	err := s.rdb.QueryRowContext(ctx, s.q(`SELECT h.computed_at, h.basis, COALESCE(l.updates, h.updates), h.count, h.security, h.error
+		FROM host_updates h LEFT JOIN update_lists l ON l.hash = h.updates_hash WHERE h.host_id = ?`), hostID).
 		Scan(&computed, &u.Basis, &updates, &u.Count, &u.Security, &u.Error)
 	if errors.Is(err, sql.ErrNoRows) {
 		return HostUpdates{}, notFound("updates of host", hostID)

@@ -1,9 +1,10 @@
 // Package store persists the server's state: enrollment and admin tokens,
-// hosts with their facts and inventories, per-host detection results and
-// the durable per-host job queue. One interface, Store, with two
-// implementations over database/sql: SQLite (embedded, the default) and
-// PostgreSQL (for large fleets and several server replicas sharing one
-// database). Versioned schema migrations are applied by Open.
+// hosts with their facts and inventories, per-host detection results, the
+// durable per-host job queue and the patch baselines (policies). One
+// interface, Store, with two implementations over database/sql: SQLite
+// (embedded, the default) and PostgreSQL (for large fleets and several
+// server replicas sharing one database). Versioned schema migrations are
+// applied by Open.
 //
 // Times are stored as Unix milliseconds (UTC); JSON documents as text;
 // inventories as opaque bytes keyed by their SHA-256, shared by every host
@@ -86,7 +87,7 @@ type HostUpdates struct {
 	HostID     string
 	ComputedAt time.Time
 	Basis      string
-	Updates    []byte // JSON array of detect.Update-shaped objects
+	Updates    []byte // JSON array of detect.Update-shaped objects (the server adds installed_source_version)
 	Count      int
 	Security   int
 	Error      string // why no result could be computed ("" ok)
@@ -127,6 +128,24 @@ type HostJob struct {
 	CreatedAt  time.Time
 }
 
+// Policy is one patch baseline (package policy) kept by name: the YAML
+// source as the operator gave it. The server validates it before storing.
+type Policy struct {
+	Name   string
+	Source []byte // YAML
+	// Priority orders the set a host's baseline is chosen from: lowest
+	// first, then by name. Given to PutPolicy, a negative value keeps the
+	// stored priority (DefaultPolicyPriority for a new policy).
+	Priority  int
+	Version   int // 1 when created, +1 per change
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	UpdatedBy string // who made the last change (the admin token)
+}
+
+// DefaultPolicyPriority is the priority of a policy put without one.
+const DefaultPolicyPriority = 100
+
 // Store is the server's persistence. Every method is safe for concurrent
 // use and atomic: it either applies completely or not at all.
 type Store interface {
@@ -164,6 +183,8 @@ type Store interface {
 	// Detection results.
 	PutHostUpdates(ctx context.Context, u HostUpdates) error
 	HostUpdates(ctx context.Context, hostID string) (HostUpdates, error)
+	// PruneUpdateLists deletes stored lists of updates that no host names.
+	PruneUpdateLists(ctx context.Context) (int64, error)
 
 	// Jobs.
 	// CreateJob stores j with one queued HostJob per host, atomically.
@@ -179,12 +200,24 @@ type Store interface {
 	// exist is ErrNotFound.
 	CompleteJob(ctx context.Context, jobID, hostID, status string, result []byte, at time.Time) (first bool, err error)
 
+	// Policies. PutPolicy creates p.Name or replaces its source and
+	// priority, counting the version up and recording p.UpdatedAt and
+	// p.UpdatedBy; a put that changes neither source nor priority stores
+	// nothing and returns changed=false. It returns the stored policy.
+	PutPolicy(ctx context.Context, p Policy) (stored Policy, changed bool, err error)
+	Policy(ctx context.Context, name string) (Policy, error)
+	ListPolicies(ctx context.Context) ([]Policy, error)
+	DeletePolicy(ctx context.Context, name string) error
+
 	// Settings hold server-wide values that replicas must share, such as
 	// the CA certificate and key. Setting returns ErrNotFound when unset.
 	// PutSettingIfAbsent stores v unless the key exists, and returns the
 	// stored value either way (so replicas starting at once agree).
 	Setting(ctx context.Context, key string) ([]byte, error)
 	PutSettingIfAbsent(ctx context.Context, key string, v []byte) ([]byte, error)
+
+	// Rollouts (rollouts.go).
+	RolloutStore
 
 	// Stats for metrics and benchmarks.
 	Stats(ctx context.Context) (Stats, error)

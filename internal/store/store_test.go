@@ -57,10 +57,12 @@ func runStoreTests(t *testing.T, open func(t *testing.T) Store) {
 		{"Inventory", testInventory},
 		{"AdminTokens", testAdminTokens},
 		{"HostUpdates", testHostUpdates},
+		{"UpdateListsShared", testUpdateListsShared},
 		{"Jobs", testJobs},
 		{"LeaseJobs", testLeaseJobs},
 		{"CompleteJob", testCompleteJob},
 		{"Settings", testSettings},
+		{"Policies", testPolicies},
 		{"Stats", testStats},
 		{"ConcurrentEnroll", testConcurrentEnroll},
 		{"ConcurrentLease", testConcurrentLease},
@@ -233,6 +235,62 @@ func testHostUpdates(t *testing.T, s Store) {
 		t.Errorf("HostUpdates = %+v, %v; want %+v", got, err, u2)
 	}
 	wantErr(t, s.PutHostUpdates(ctx, HostUpdates{HostID: "zz", ComputedAt: t0}), ErrNotFound, "host zz")
+}
+
+// Hosts with the same list of updates share one stored copy; a list no
+// host names any more is pruned, one still named is kept; a row written
+// inline before lists were shared is still read.
+func testUpdateListsShared(t *testing.T, s Store) {
+	for _, id := range []string{"a", "b", "c", "old"} {
+		enrollHost(t, s, id, "host-"+id, nil)
+	}
+	list1 := []byte(`[{"package":"curl","candidate":"7.88.1-10+deb12u14"}]`)
+	list2 := []byte(`[{"package":"openssl","candidate":"3.0.17-1~deb12u3"}]`)
+	put := func(id string, list []byte) HostUpdates {
+		t.Helper()
+		u := HostUpdates{HostID: id, ComputedAt: t0, Basis: "inv+" + id, Updates: list, Count: 1}
+		if err := s.PutHostUpdates(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+		return u
+	}
+	prune := func(want int64) {
+		t.Helper()
+		if n, err := s.PruneUpdateLists(ctx); err != nil || n != want {
+			t.Fatalf("PruneUpdateLists = %d, %v; want %d", n, err, want)
+		}
+	}
+	check := func(u HostUpdates) {
+		t.Helper()
+		if got, err := s.HostUpdates(ctx, u.HostID); err != nil || !reflect.DeepEqual(got, u) {
+			t.Errorf("HostUpdates(%s) = %+v, %v; want %+v", u.HostID, got, err, u)
+		}
+	}
+	a, b, c := put("a", list1), put("b", list1), put("c", list2)
+	check(a)
+	check(b)
+	check(c)
+	prune(0)
+	b = put("b", list2) // list1 is still a's
+	prune(0)
+	check(a)
+	check(b)
+	a = put("a", list2) // now no host names list1
+	prune(1)
+	prune(0)
+	check(a)
+	check(c)
+	none := put("c", nil) // a result without a list (an error) names none
+	check(none)
+	prune(0)
+
+	// A row as written before version 4: the list inline, no hash.
+	db := s.(*sqlStore).db
+	if _, err := db.ExecContext(ctx, s.(*sqlStore).q(`INSERT INTO host_updates (host_id, computed_at, basis, updates, count, security, error)
+		VALUES (?, ?, ?, ?, 1, 0, '')`), "old", ms(t0), "inv+old", string(list1)); err != nil {
+		t.Fatal(err)
+	}
+	check(HostUpdates{HostID: "old", ComputedAt: t0, Basis: "inv+old", Updates: list1, Count: 1})
 }
 
 func testSettings(t *testing.T, s Store) {

@@ -1,0 +1,465 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/apply"
+	"github.com/patchloop/patchloop/internal/detect"
+	"github.com/patchloop/patchloop/internal/policy"
+	"github.com/patchloop/patchloop/internal/rollout"
+	"github.com/patchloop/patchloop/internal/store"
+)
+
+// ringName is what a ring may be called: it is part of job keys.
+var ringName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,31}$`)
+
+// createRollout is POST /api/v1/rollouts: it freezes the patch set from
+// the hosts' missing updates now and plans the rollout (status created).
+func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
+	var req api.CreateRolloutRequest
+	if !decodeBody(w, r, api.MaxBody, &req) {
+		return
+	}
+	if req.Updates == "" {
+		req.Updates = api.UpdatesApproved
+	}
+	switch {
+	case len(req.Name) > 100:
+		httpError(w, http.StatusBadRequest, "name: at most 100 characters")
+		return
+	case req.Updates != api.UpdatesApproved && req.Updates != api.UpdatesAll && req.Updates != api.UpdatesSecurity:
+		httpError(w, http.StatusBadRequest, "updates %q: want approved, all or security", req.Updates)
+		return
+	}
+	var minAge time.Duration
+	if req.MinAge != "" {
+		d, err := time.ParseDuration(req.MinAge)
+		if err != nil || d < 0 {
+			httpError(w, http.StatusBadRequest, "min_age %q: want a duration such as 72h", req.MinAge)
+			return
+		}
+		minAge = d
+	}
+	for i, ring := range req.Rings {
+		if !ringName.MatchString(ring.Name) {
+			httpError(w, http.StatusBadRequest, "rings[%d]: name %q: want 1 to 32 of a-z 0-9 . _ -", i, ring.Name)
+			return
+		}
+	}
+	if _, err := api.ParseJobParams(api.JobInstall, api.Raw(api.InstallParams{
+		Packages: []apply.Pin{{Package: "probe", Version: "1"}}, LockTimeoutSeconds: req.Options.LockTimeoutSeconds})); err != nil {
+		httpError(w, http.StatusBadRequest, "options: %v", err)
+		return
+	}
+	now := s.cfg.Now()
+	inputs, err := s.freezeInputs(r, req.Updates, minAge, now)
+	if err != nil {
+		var he httpErr
+		if errors.As(err, &he) {
+			httpError(w, he.code, "%s", he.msg)
+			return
+		}
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	ups := make([]rollout.HostUpdates, 0, len(inputs))
+	for _, in := range inputs {
+		ups = append(ups, rollout.HostUpdates{Host: in.host.ID, Target: in.target, Candidates: in.candidates})
+	}
+	set, err := rollout.Freeze(ups, minAge, now)
+	if err != nil {
+		httpError(w, http.StatusUnprocessableEntity, "freeze the patch set: %v", err)
+		return
+	}
+	var hosts []rollout.Host
+	for _, in := range inputs {
+		skip := func(p apply.Pin) bool { return in.declined[p.Package+":"+p.Arch] }
+		hosts = append(hosts, rollout.Host{ID: in.host.ID, Labels: in.host.Labels, Pins: set.HostPins(in.target, in.installed, skip)})
+	}
+	spec := rollout.Spec{ID: newID(), SetHash: set.Hash, Rings: req.Rings, Groups: req.WindowGroups, Options: req.Options.Options}
+	st, err := rollout.New(spec, hosts, now)
+	if err != nil {
+		httpError(w, http.StatusBadRequest, "%v", err)
+		return
+	}
+	actor := adminOf(r)
+	audit := []store.RolloutAudit{{At: now, Actor: actor, What: "create",
+		Detail: fmt.Sprintf("updates %s, min age %s, %d pins in %d targets, %d left out", req.Updates, minAge, pinCount(set), len(set.Targets), len(set.Left))}}
+	for _, in := range inputs {
+		if in.problem == "" {
+			continue
+		}
+		for i := range st.Hosts {
+			if st.Hosts[i].ID == in.host.ID {
+				st.Hosts[i].Note = "not frozen: " + in.problem
+			}
+		}
+		audit = append(audit, store.RolloutAudit{At: now, Actor: "server", What: "not-frozen", Host: in.host.ID, Detail: in.problem})
+	}
+	for _, a := range st.Audit {
+		audit = append(audit, store.RolloutAudit{At: a.At, Actor: a.Actor, What: a.What, Ring: a.Ring, Host: a.Host, Detail: a.Detail})
+	}
+	reqJSON, _ := json.Marshal(req)
+	setJSON, _ := json.Marshal(set)
+	stJSON, _ := json.Marshal(st)
+	rec := store.Rollout{ID: spec.ID, Name: req.Name, Spec: reqJSON, PatchSet: setJSON, SetHash: set.Hash, State: stJSON,
+		Status: string(st.Status), CreatedAt: now, CreatedBy: actor}
+	if err := s.store.CreateRollout(r.Context(), rec, audit); err != nil {
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	s.log.Info("rollout created", "rollout", spec.ID, "hosts", len(st.Hosts), "set", set.Hash, "by", actor)
+	s.writeRollout(w, r, spec.ID, http.StatusCreated)
+}
+
+func pinCount(set rollout.PatchSet) int {
+	n := 0
+	for _, t := range set.Targets {
+		n += len(t.Pins)
+	}
+	return n
+}
+
+// httpErr is an error with the status the client should see.
+type httpErr struct {
+	code int
+	msg  string
+}
+
+func (e httpErr) Error() string { return e.msg }
+
+// freezeInput is one active host's part of a freeze.
+type freezeInput struct {
+	host       store.Host
+	target     rollout.Target
+	installed  []rollout.Installed
+	candidates []rollout.Candidate
+	declined   map[string]bool // package:arch its own baseline declines
+	problem    string          // why nothing could be frozen for it
+}
+
+// freezeInputs reads every active host's facts, inventory and missing
+// updates, with its baseline's decisions when updates is approved.
+func (s *Server) freezeInputs(r *http.Request, updates string, minAge time.Duration, now time.Time) ([]freezeInput, error) {
+	ctx := r.Context()
+	var a *assessment
+	if updates == api.UpdatesApproved {
+		ps, err := s.store.ListPolicies(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(ps) == 0 {
+			return nil, httpErr{http.StatusBadRequest, "updates approved: no patch baselines are stored; apply one (patchloop policy apply) or give updates all or security"}
+		}
+		if a, err = s.newAssessment(r); err != nil {
+			return nil, err
+		}
+	}
+	hosts, err := s.store.ListHosts(ctx, store.HostFilter{})
+	if err != nil {
+		return nil, err
+	}
+	var out []freezeInput
+	for _, h := range hosts {
+		in := freezeInput{host: h, declined: map[string]bool{}}
+		if err := s.hostFreezeInput(ctx, a, updates, minAge, &in); err != nil {
+			return nil, fmt.Errorf("host %s: %w", h.ID, err)
+		}
+		out = append(out, in)
+	}
+	return out, nil
+}
+
+func (s *Server) hostFreezeInput(ctx context.Context, a *assessment, updates string, minAge time.Duration, in *freezeInput) error {
+	h := in.host
+	var facts api.Facts
+	if len(h.Facts) > 0 {
+		json.Unmarshal(h.Facts, &facts) // checked when stored
+	}
+	if h.InventoryHash == "" {
+		in.problem = "no inventory received yet"
+		return nil
+	}
+	data, err := s.store.Inventory(ctx, h.InventoryHash)
+	if err != nil {
+		return err
+	}
+	var inv api.Inventory
+	if err := json.Unmarshal(data, &inv); err != nil {
+		return fmt.Errorf("stored inventory: %w", err)
+	}
+	in.installed = rollout.FromStatus(inv.InstalledPackages())
+	in.target = rollout.Target{Distro: facts.Distro, Release: facts.Release, Arch: inv.NativeArch}
+	// A version whose release date is unknown is dated when the server
+	// found it missing: without a minimum age that is all Freeze needs.
+	dated := func(t, seen time.Time) time.Time {
+		if t.IsZero() && minAge == 0 {
+			return seen
+		}
+		return t
+	}
+	if a != nil {
+		hf, err := a.host(ctx, s.store, h, &findingFilter{})
+		if err != nil {
+			return err
+		}
+		if hf.Error != "" {
+			in.problem = hf.Error
+			return nil
+		}
+		for _, f := range hf.Findings {
+			in.candidates = append(in.candidates, rollout.Candidate{Package: f.Package, Arch: f.Arch, Version: f.Candidate,
+				Released: dated(f.Released, *hf.ComputedAt), Verdict: f.Decision.Verdict})
+			if f.Decision.Verdict == policy.Declined {
+				in.declined[f.Package+":"+f.Arch] = true
+			}
+		}
+		return nil
+	}
+	u, err := s.store.HostUpdates(ctx, h.ID)
+	if errors.Is(err, store.ErrNotFound) {
+		in.problem = "no detection result yet"
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if u.Error != "" {
+		in.problem = "detection failed: " + u.Error
+		return nil
+	}
+	var list []detect.Update
+	if err := json.Unmarshal(u.Updates, &list); err != nil {
+		return fmt.Errorf("stored updates: %w", err)
+	}
+	for _, x := range list {
+		if updates == api.UpdatesSecurity && !x.Security {
+			continue
+		}
+		in.candidates = append(in.candidates, rollout.Candidate{Package: x.Package, Arch: x.Arch, Version: x.Candidate,
+			Released: dated(time.Time{}, u.ComputedAt), Verdict: policy.Approved})
+	}
+	return nil
+}
+
+// listRollouts is GET /api/v1/rollouts: every rollout, newest first,
+// without hosts, patch set and audit.
+func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) {
+	list, err := s.store.ListRollouts(r.Context())
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	out := []api.Rollout{}
+	for _, rec := range list {
+		v, err := s.rolloutView(r.Context(), rec, false)
+		if err != nil {
+			httpError(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		out = append(out, v)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) showRollout(w http.ResponseWriter, r *http.Request) {
+	s.writeRollout(w, r, r.PathValue("id"), http.StatusOK)
+}
+
+func (s *Server) writeRollout(w http.ResponseWriter, r *http.Request, id string, code int) {
+	rec, err := s.store.Rollout(r.Context(), id)
+	if err != nil {
+		s.storeAction(w, err)
+		return
+	}
+	v, err := s.rolloutView(r.Context(), rec, true)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	writeJSON(w, code, v)
+}
+
+// rolloutCommand is POST /api/v1/rollouts/{id}/{start|pause|resume|cancel|promote}.
+func (s *Server) rolloutCommand(w http.ResponseWriter, r *http.Request) {
+	cmd := rollout.EventType(r.PathValue("cmd"))
+	switch cmd {
+	case rollout.CommandStart, rollout.CommandPause, rollout.CommandResume, rollout.CommandCancel, rollout.CommandPromote:
+	default:
+		httpError(w, http.StatusNotFound, "no rollout command %q (start, pause, resume, cancel, promote, rollback)", cmd)
+		return
+	}
+	var body api.RolloutCommand
+	if r.ContentLength != 0 && !decodeBody(w, r, api.MaxBody, &body) {
+		return
+	}
+	id := r.PathValue("id")
+	if _, err := s.store.Rollout(r.Context(), id); err != nil {
+		s.storeAction(w, err)
+		return
+	}
+	ev := rollout.Event{Type: cmd, ID: newID(), Actor: adminOf(r), Reason: body.Reason}
+	prev, next, err := s.stepRollout(r.Context(), id, ev)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	for _, a := range next.Audit[min(len(prev.Audit), len(next.Audit)):] {
+		if a.What == "rejected "+string(cmd) && a.Actor == ev.Actor {
+			httpError(w, http.StatusConflict, "%s: %s", cmd, a.Detail)
+			return
+		}
+	}
+	s.log.Info("rollout "+string(cmd), "rollout", id, "by", ev.Actor, "reason", body.Reason)
+	s.writeRollout(w, r, id, http.StatusOK)
+}
+
+// rolloutView renders a rollout; detail adds its hosts, patch set,
+// request and audit.
+func (s *Server) rolloutView(ctx context.Context, rec store.Rollout, detail bool) (api.Rollout, error) {
+	var st rollout.State
+	if err := json.Unmarshal(rec.State, &st); err != nil {
+		return api.Rollout{}, fmt.Errorf("stored state of rollout %s: %w", rec.ID, err)
+	}
+	v := api.Rollout{ID: rec.ID, Name: rec.Name, Status: string(st.Status), Reason: st.Reason, SetHash: rec.SetHash,
+		Version: rec.Version, CreatedAt: rec.CreatedAt, CreatedBy: rec.CreatedBy, UpdatedAt: rec.UpdatedAt,
+		Hosts: map[string]int{}, Unassigned: st.Unassigned}
+	if st.Ring < len(st.Rings) {
+		v.Ring = st.Rings[st.Ring].Name
+	}
+	for _, h := range st.Hosts {
+		v.Hosts[string(h.Phase)]++
+	}
+	for _, rs := range st.Rings {
+		v.Rings = append(v.Rings, api.RolloutRing{RingState: rs})
+	}
+	if !detail {
+		return v, nil
+	}
+	var req api.CreateRolloutRequest
+	if err := json.Unmarshal(rec.Spec, &req); err == nil {
+		v.Request = &req
+	}
+	var set rollout.PatchSet
+	if err := json.Unmarshal(rec.PatchSet, &set); err != nil {
+		return v, fmt.Errorf("stored patch set of rollout %s: %w", rec.ID, err)
+	}
+	if err := set.Verify(); err != nil {
+		return v, fmt.Errorf("rollout %s: %w", rec.ID, err)
+	}
+	v.PatchSet = &set
+	jobs, err := s.store.RolloutJobs(ctx, rec.ID)
+	if err != nil {
+		return v, err
+	}
+	byKey := map[string]store.RolloutJobRef{}
+	for _, j := range jobs {
+		byKey[j.Key] = j
+	}
+	names, err := s.hostnames(ctx)
+	if err != nil {
+		return v, err
+	}
+	for _, h := range st.Hosts {
+		hv := api.RolloutHost{ID: h.ID, Hostname: names[h.ID], Phase: h.Phase, Wave: h.Wave, Pins: nonNil(h.Pins),
+			RebootPending: h.RebootPending, Note: h.Note}
+		if !h.Finished.IsZero() {
+			t := h.Finished
+			hv.Finished = &t
+		}
+		seen := map[string]bool{}
+		for _, j := range h.Jobs {
+			jv := api.RolloutJob{Kind: string(j.Kind), Key: j.Key, JobID: rolloutJobID(j.Key), Dispatched: j.Dispatched,
+				Result: j.Result, Reason: j.Reason}
+			if rj, ok := byKey[j.Key]; ok {
+				fillJob(&jv, rj)
+			}
+			seen[j.Key] = true
+			hv.Jobs = append(hv.Jobs, jv)
+		}
+		for _, rj := range jobs { // plans and manual rollbacks
+			if rj.HostJob.HostID != h.ID || seen[rj.Key] {
+				continue
+			}
+			jv := api.RolloutJob{Kind: extraKind(rj), Key: rj.Key, JobID: rj.HostJob.JobID, Dispatched: rj.CreatedAt}
+			fillJob(&jv, rj)
+			hv.Jobs = append(hv.Jobs, jv)
+		}
+		v.Rings[h.Ring].Members = append(v.Rings[h.Ring].Members, hv)
+	}
+	audit, err := s.store.RolloutAudit(ctx, rec.ID)
+	if err != nil {
+		return v, err
+	}
+	for _, a := range audit {
+		v.Audit = append(v.Audit, api.RolloutAudit{Seq: a.Seq, At: a.At, Actor: a.Actor, What: a.What, Ring: a.Ring, Host: a.Host, Detail: a.Detail})
+	}
+	return v, nil
+}
+
+// extraKind names a job the engine did not dispatch by its key's end.
+func extraKind(rj store.RolloutJobRef) string {
+	return rj.Key[strings.LastIndex(rj.Key, "/")+1:]
+}
+
+func (s *Server) hostnames(ctx context.Context) (map[string]string, error) {
+	hosts, err := s.store.ListHosts(ctx, store.HostFilter{IncludeRevoked: true})
+	if err != nil {
+		return nil, err
+	}
+	names := map[string]string{}
+	for _, h := range hosts {
+		names[h.ID] = h.Hostname
+	}
+	return names, nil
+}
+
+// logExcerpt is how much of a job's log a rollout's status shows.
+const logExcerpt = 2 << 10
+
+// fillJob adds the queue's state and the agent's result to a job view.
+func fillJob(jv *api.RolloutJob, rj store.RolloutJobRef) {
+	hj := rj.HostJob
+	jv.State, jv.Attempts, jv.Status = hj.State, hj.Attempts, hj.Status
+	if !hj.FinishedAt.IsZero() {
+		t := hj.FinishedAt
+		jv.Finished = &t
+	}
+	if hj.State != store.JobDone {
+		return
+	}
+	var res api.JobResult
+	if json.Unmarshal(hj.Result, &res) != nil {
+		return
+	}
+	jv.Error = res.Error
+	var cr struct {
+		api.InstallResult
+		Required *bool `json:"required"` // a reboot's
+	}
+	if json.Unmarshal(res.Result, &cr) != nil {
+		return
+	}
+	ir := cr.InstallResult
+	if rj.Kind == api.JobInstall || rj.Kind == api.JobRollback {
+		jv.Packages, jv.Duration = ir.Packages, ir.DurationMS
+		code := ir.ExitCode
+		jv.ExitCode = &code
+		if len(ir.Log) > logExcerpt {
+			ir.Log = "…" + ir.Log[len(ir.Log)-logExcerpt:]
+		}
+		jv.Log = ir.Log
+	}
+	if rj.Kind == api.JobInstall {
+		healthy := ir.Healthy
+		jv.Healthy, jv.Health, jv.Reboot = &healthy, ir.Health, ir.Reboot
+	}
+}
