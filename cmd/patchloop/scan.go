@@ -57,15 +57,16 @@ Exit status: 0 when the scan worked (with or without updates), 1 on any error,
 			if err != nil {
 				return err
 			}
-			if isRPMRoot(root) {
-				// Hook for RPM systems: an rpmdb under --root and no dpkg
-				// status. internal/rpmassess (installed rpm packages +
-				// AlmaLinux OSV -> []assess.Finding) is called here once it
-				// exists; until then such a root is refused clearly.
-				return fmt.Errorf("%s: an RPM system (rpmdb, no dpkg status): scan reads only dpkg systems so far", root)
-			}
 			log := newLogger(*logLevel)
 			client := &http.Client{Timeout: timeout}
+			if isRPMRoot(root) {
+				res, a, err := scanRPM(cmd.Context(), root, as, labels, assessEnv{
+					root: root, cacheDir: cacheDir, offline: offline, client: client, log: log})
+				if err != nil {
+					return err
+				}
+				return writeScan(res, a, format, failOn, as.reasons)
+			}
 			prog := newProgress(os.Stderr, 700*time.Millisecond)
 			res, err := scan.Run(cmd.Context(), scan.Options{
 				Root:     root,
@@ -84,18 +85,7 @@ Exit status: 0 when the scan worked (with or without updates), 1 on any error,
 			if err != nil {
 				return err
 			}
-			if format == "json" {
-				err = scan.WriteAssessedJSON(os.Stdout, res, a)
-			} else {
-				err = scan.WriteAssessedTable(os.Stdout, res, a, as.reasons)
-			}
-			if err != nil {
-				return err
-			}
-			if (failOn == "any" && res.Summary.Updates > 0) || (failOn == "security" && res.Summary.Security > 0) {
-				return exitError{exitUpdates}
-			}
-			return nil
+			return writeScan(res, a, format, failOn, as.reasons)
 		},
 	}
 	f := cmd.Flags()
@@ -116,6 +106,23 @@ Exit status: 0 when the scan worked (with or without updates), 1 on any error,
 	f.BoolVar(&as.changelogs, "changelogs", true, "read CVEs from the candidates' changelogs (downloads the .debs; --offline: the changelog cache only)")
 	f.BoolVar(&as.reasons, "reasons", false, "table: print each update's risk reasons, decision and notes")
 	return cmd
+}
+
+// writeScan prints an assessed scan and returns the exit status --fail-on asks for.
+func writeScan(res *scan.Result, a *scan.Assessment, format, failOn string, reasons bool) error {
+	var err error
+	if format == "json" {
+		err = scan.WriteAssessedJSON(os.Stdout, res, a)
+	} else {
+		err = scan.WriteAssessedTable(os.Stdout, res, a, reasons)
+	}
+	if err != nil {
+		return err
+	}
+	if (failOn == "any" && res.Summary.Updates > 0) || (failOn == "security" && res.Summary.Security > 0) {
+		return exitError{exitUpdates}
+	}
+	return nil
 }
 
 // assessFlags are scan's flags for the assess stage.

@@ -24,8 +24,9 @@ type Release struct {
 }
 
 // Ecosystem is the release's OSV ecosystem: "Debian:12", "Ubuntu:22.04:LTS"
-// (LTS releases are the even years' .04), "Ubuntu:23.10"; "" when there is
-// none (Debian testing and unstable have no VERSION_ID, other distributions).
+// (LTS releases are the even years' .04), "Ubuntu:23.10", "AlmaLinux:9",
+// "Rocky Linux:9"; "" when there is none (Debian testing and unstable have
+// no VERSION_ID, other distributions).
 func (r Release) Ecosystem() string {
 	switch strings.ToLower(r.Distro) {
 	case "debian":
@@ -41,6 +42,15 @@ func (r Release) Ecosystem() string {
 			return "Ubuntu:" + r.Version + ":LTS"
 		}
 		return "Ubuntu:" + r.Version
+	case "almalinux", "rocky":
+		major, _, _ := strings.Cut(r.Version, ".")
+		if major == "" {
+			return ""
+		}
+		if strings.ToLower(r.Distro) == "rocky" {
+			return "Rocky Linux:" + major
+		}
+		return "AlmaLinux:" + major
 	}
 	return ""
 }
@@ -357,23 +367,43 @@ func (a *Assessor) enrich(c *collector) {
 	slices.SortFunc(ids, compareCVE)
 	for _, id := range ids {
 		cve := assess.CVE{ID: id, CVSS: c.cvss[id]}
-		if k := a.feeds.KEV; k != nil {
-			if e, ok := k.Lookup(id); ok {
-				cve.KEV = &assess.KEV{DateAdded: e.DateAdded, DueDate: e.DueDate, RansomwareUse: e.Ransomware()}
-			}
-		}
-		for _, e := range a.feeds.EPSS {
-			if s, ok := e.Lookup(id); ok {
-				cve.EPSS = &assess.EPSS{Probability: s.EPSS, Percentile: s.Percentile, Date: e.ScoreDate}
-				break
-			}
-		}
+		a.feeds.threat(&cve)
 		c.f.CVEs = append(c.f.CVEs, cve)
 	}
 	for id := range c.adv {
 		c.f.Advisories = append(c.f.Advisories, id)
 	}
 	slices.Sort(c.f.Advisories)
+}
+
+// threat fills in the CVE's KEV entry and EPSS score from the feeds.
+func (f *Feeds) threat(cve *assess.CVE) {
+	if f == nil {
+		return
+	}
+	if k := f.KEV; k != nil {
+		if e, ok := k.Lookup(cve.ID); ok {
+			cve.KEV = &assess.KEV{DateAdded: e.DateAdded, DueDate: e.DueDate, RansomwareUse: e.Ransomware()}
+		}
+	}
+	for _, e := range f.EPSS {
+		if s, ok := e.Lookup(cve.ID); ok {
+			cve.EPSS = &assess.EPSS{Probability: s.EPSS, Percentile: s.Percentile, Date: e.ScoreDate}
+			break
+		}
+	}
+}
+
+// Threats returns a copy of cves with each CVE's KEV entry and EPSS score
+// filled in from the feeds (for findings made elsewhere, e.g. package
+// rpmassess); f may be nil.
+func (f *Feeds) Threats(cves []assess.CVE) []assess.CVE {
+	out := slices.Clone(cves)
+	for i := range out {
+		out[i].KEV, out[i].EPSS = nil, nil
+		f.threat(&out[i])
+	}
+	return out
 }
 
 // compareCVE orders CVE IDs by year, then number.

@@ -27,14 +27,25 @@ type Item struct {
 // Items are ranked by risk, highest first (assess.Sort's order). The error
 // is for labels that do not parse; it names the host.
 func (a *Assessor) Assess(rel Release, host string, labels map[string]string, updates []Update, set *policy.Set, now time.Time) ([]Item, error) {
+	findings := make([]*Finding, len(updates))
+	for i, u := range updates {
+		findings[i] = a.Finding(rel, u)
+	}
+	return Rank(host, labels, updates, findings, set, now)
+}
+
+// Rank ranks a host's findings, computed by an Assessor or elsewhere
+// (findings[i] belongs to updates[i]), as Assess does.
+func Rank(host string, labels map[string]string, updates []Update, findings []*Finding, set *policy.Set, now time.Time) ([]Item, error) {
+	if len(updates) != len(findings) {
+		return nil, fmt.Errorf("intel: rank %s: %d updates but %d findings", host, len(updates), len(findings))
+	}
 	h, err := assess.HostFromLabels(host, labels)
 	if err != nil {
 		return nil, err
 	}
-	findings := make([]*Finding, len(updates))
 	plain := make([]assess.Finding, len(updates))
-	for i, u := range updates {
-		findings[i] = a.Finding(rel, u)
+	for i := range findings {
 		plain[i] = findings[i].Finding
 	}
 	ranked := assess.Rank(plain, &h, now)
