@@ -253,7 +253,13 @@ func printRollout(format string, r api.Rollout) error {
 	if format == "json" {
 		return printJSON(r)
 	}
-	tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	return writeRollout(os.Stdout, r)
+}
+
+// writeRollout is a rollout's table: the rollout, its rings, then a line
+// per job of each host.
+func writeRollout(w io.Writer, r api.Rollout) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "rollout\t%s %s\nstatus\t%s\n", r.ID, r.Name, r.Status)
 	if r.Reason != "" {
 		fmt.Fprintf(tw, "reason\t%s\n", r.Reason)
@@ -286,8 +292,8 @@ func printRollout(format string, r api.Rollout) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	fmt.Println()
-	tw = tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "RING\tHOST\tPHASE\tJOB\tSTATE\tRESULT\tDURATION\tEXIT\tPACKAGES\tNOTE")
 	for _, row := range rows {
 		fmt.Fprintln(tw, strings.Join(row, "\t"))

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/apply"
+	"github.com/patchloop/patchloop/internal/rollout"
 )
 
 func TestRingAndLimitFlags(t *testing.T) {
@@ -68,5 +70,42 @@ func TestReadSpec(t *testing.T) {
 	must(t, os.WriteFile(spec, []byte("rings: [\n"), 0o644))
 	if _, err := readSpec(spec); err == nil || !strings.Contains(err.Error(), "spec.yaml") {
 		t.Errorf("bad YAML: %v", err)
+	}
+}
+
+func TestWriteRollout(t *testing.T) {
+	exit := 0
+	done := time.Date(2026, 11, 25, 10, 5, 0, 0, time.UTC)
+	r := api.Rollout{ID: "r1", Name: "nov", Status: "halted", Reason: "ring prod: 1 of 3 hosts failed", SetHash: "ab12",
+		Hosts: map[string]int{"succeeded": 1, "failed": 1, "pending": 1},
+		Rings: []api.RolloutRing{
+			{RingState: rollout.RingState{Name: "test", Hosts: 1, Started: done.Add(-time.Hour), Done: done, Promoted: done.Add(time.Hour)},
+				Members: []api.RolloutHost{{ID: "h1", Hostname: "web1", Phase: "succeeded", Jobs: []api.RolloutJob{{Kind: "install", State: "done",
+					Result: "succeeded", Status: "ok", Duration: 4200, ExitCode: &exit,
+					Packages: []apply.PackageResult{{Package: "jq", Before: "1.6-2.1", Now: "1.6-2.1+deb12u1"}}}}}}},
+			{RingState: rollout.RingState{Name: "prod", Hosts: 2, Failed: 1, Started: done.Add(time.Hour)},
+				Members: []api.RolloutHost{
+					{ID: "h2", Hostname: "db1", Phase: "failed", Jobs: []api.RolloutJob{{Kind: "install", State: "done", Result: "failed", Status: "failed",
+						Error: "apt-get install: exit status 100\nmore"}}},
+					{ID: "h3", Phase: "pending", Pins: []apply.Pin{{Package: "jq", Version: "1.6-2.1+deb12u1"}}}}},
+		}}
+	var b strings.Builder
+	if err := writeRollout(&b, r); err != nil {
+		t.Fatal(err)
+	}
+	// Columns are aligned with spaces; compare with runs of them as one.
+	out := strings.Join(strings.Fields(strings.ReplaceAll(b.String(), "\n", " | ")), " ")
+	for _, want := range []string{
+		"status halted | reason ring prod: 1 of 3 hosts failed | patch set ab12 | hosts 1 failed, 1 pending, 1 succeeded",
+		"ring test 1 hosts, 0 failed (budget 0), promoted 2026-11-25T11:05:00Z",
+		"ring prod 2 hosts, 1 failed (budget 0), started 2026-11-25T11:05:00Z",
+		"RING HOST PHASE JOB STATE RESULT DURATION EXIT PACKAGES NOTE",
+		"test web1 succeeded install done succeeded 4.2s 0 jq 1.6-2.1→1.6-2.1+deb12u1 |",
+		"prod db1 failed install done failed apt-get install: exit status 100 |", // the error's first line only
+		"prod h3 pending 1 pins |",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, b.String())
+		}
 	}
 }

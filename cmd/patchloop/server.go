@@ -35,6 +35,8 @@ func serverCmd(logLevel *string) *cobra.Command {
 		interval, refresh   time.Duration
 		rolloutTick         time.Duration
 		feedFlags           serverFeedFlags
+		changelogs          bool
+		changelogWorkers    int
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -53,7 +55,11 @@ source the server does not list is reported as not mirrored, never trusted blind
 Findings (/api/v1/findings, 'patchloop findings') name the CVEs of each update from
 the advisory feeds given with --feeds-dir or --kev, --epss, --osv, --dsa and --dla
 (URLs or files), refreshed every --feeds-refresh; the last good copies are kept in
-DATA_DIR/feeds and serve while a refresh fails.`,
+DATA_DIR/feeds and serve while a refresh fails. With --changelogs (the default) the
+server also reads the changelog of each distinct candidate source version from a .deb
+checked against its verified indexes, as 'patchloop scan' does, in the background and
+kept in DATA_DIR/cache/changelog; --changelogs=false for servers without access to the
+packages (findings then say that their CVEs come from the feeds only).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log := newLogger(*logLevel)
@@ -77,7 +83,12 @@ DATA_DIR/feeds and serve while a refresh fails.`,
 			if err != nil {
 				return err
 			}
-			srv, err := server.New(ctx, server.Config{Store: st, Engine: eng, Log: log, Interval: interval, Intel: intl})
+			var clc *server.ChangelogConfig
+			if changelogs {
+				clc = &server.ChangelogConfig{CacheDir: filepath.Join(dataDir, "cache", "changelog"), Workers: changelogWorkers,
+					Client: &http.Client{Timeout: 10 * time.Minute}}
+			}
+			srv, err := server.New(ctx, server.Config{Store: st, Engine: eng, Log: log, Interval: interval, Intel: intl, Changelogs: clc})
 			if err != nil {
 				return err
 			}
@@ -118,6 +129,7 @@ DATA_DIR/feeds and serve while a refresh fails.`,
 				ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 5 * time.Minute}
 			go srv.RunRefresh(ctx, refresh)
 			go srv.RunRollouts(ctx, rolloutTick)
+			go srv.RunChangelogs(ctx)
 			if intl != nil {
 				go func() { // the cached copies serve until the first fetch
 					if err := intl.Refresh(ctx); err != nil {
@@ -153,6 +165,8 @@ DATA_DIR/feeds and serve while a refresh fails.`,
 	f.DurationVar(&interval, "interval", time.Minute, "check-in interval told to agents")
 	f.DurationVar(&refresh, "refresh", 15*time.Minute, "how often to refetch repository indexes")
 	f.DurationVar(&rolloutTick, "rollout-tick", 30*time.Second, "how often rollouts are stepped for soak, windows and time-outs (results step them at once)")
+	f.BoolVar(&changelogs, "changelogs", true, "read the candidate changelogs of the hosts' updates (CVEs, urgency, release dates) from the mirrored repositories")
+	f.IntVar(&changelogWorkers, "changelog-workers", 2, "packages downloaded at once to read their changelogs")
 	feedFlags.add(cmd)
 	return cmd
 }

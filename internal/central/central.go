@@ -98,11 +98,12 @@ type world struct {
 	pins    []deb.Pin
 	defRel  string
 
-	load sync.Mutex // held while (re)loading
-	mu   sync.RWMutex
-	gen  string // hash of the loaded indexes; "" not loaded
-	data *dataset
-	memo map[string][]detect.Update // installed-package key → its update (nil: none)
+	load    sync.Mutex // held while (re)loading
+	mu      sync.RWMutex
+	gen     string // hash of the loaded indexes; "" not loaded
+	indexes []repo.Index
+	data    *dataset
+	memo    map[string][]detect.Update // installed-package key → its update (nil: none)
 }
 
 // dataset is the loaded content of a world's indexes.
@@ -254,10 +255,26 @@ func (w *world) reload(ctx context.Context, e *Engine) (changed bool, err error)
 		}
 	}
 	w.mu.Lock()
-	w.gen, w.data, w.memo = gen, data, map[string][]detect.Update{}
+	w.gen, w.indexes, w.data, w.memo = gen, indexes, data, map[string][]detect.Update{}
 	w.mu.Unlock()
 	e.log.Info("world loaded", "world", w.key, "generation", gen, "indexes", len(indexes), "packages", len(data.byName))
 	return true, nil
+}
+
+// Indexes returns the verified indexes of the world of inv, loading them
+// when the world has none yet (as Detect does), and the world's key. The
+// changelogs of its updates are located in them (package changelog).
+func (e *Engine) Indexes(ctx context.Context, inv *api.Inventory) (world string, indexes []repo.Index, err error) {
+	w, err := e.world(inv)
+	if err != nil {
+		return "", nil, err
+	}
+	if err := w.ensure(ctx, e); err != nil {
+		return w.key, nil, err
+	}
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return w.key, w.indexes, nil
 }
 
 // Refresh refetches every world's indexes and returns the keys of the

@@ -38,6 +38,13 @@ type Fetcher struct {
 	// MaxAttempts bounds how many binaries of one source are downloaded
 	// looking for a changelog (smallest first); 0 means 3.
 	MaxAttempts int
+	// Workers bounds how many source versions Changelogs reads at once;
+	// 0 means 1.
+	Workers int
+	// Done, when set, is called by Changelogs with each result as soon as
+	// it is known (cache hits first), from several goroutines when
+	// Workers > 1: a long run can report progress with it.
+	Done func(Result)
 }
 
 // defaultTimeout bounds each download, body included, when Timeout is 0.

@@ -7,8 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -287,5 +289,64 @@ func TestCachePath(t *testing.T) {
 	}
 	if p, _ := f.cachePath(Key{"libc++", "1:2.0~rc1-1"}); p != "/c/libc++_1%3a2.0~rc1-1.json" {
 		t.Errorf("cachePath = %s", p)
+	}
+}
+
+// Workers bounds the downloads at once, every key is still read, and Done
+// sees each result once (cache hits included).
+func TestChangelogsWorkers(t *testing.T) {
+	const n, workers = 6, 2
+	files := map[string][]byte{}
+	var idx strings.Builder
+	var keys []Key
+	for i := range n {
+		name := "pkg" + strconv.Itoa(i)
+		text := strings.Replace(tinyChangelog, "hello", name, 1)
+		deb := buildDeb(t, "gz", tarEntry{name: "./usr/share/doc/" + name + "/changelog.Debian.gz", body: gzChangelog(t, text)})
+		files["/d/"+name+".deb"] = deb
+		idx.WriteString(stanza(name, "1.0-2", "", "d/"+name+".deb", deb))
+		keys = append(keys, Key{name, "1.0-2"})
+	}
+	srv := newServer(t, files)
+	var mu sync.Mutex
+	active, most := 0, 0
+	srv.handle = func(w http.ResponseWriter, r *http.Request) bool {
+		mu.Lock()
+		active++
+		most = max(most, active)
+		mu.Unlock()
+		time.Sleep(50 * time.Millisecond) // long enough for the others to start
+		mu.Lock()
+		active--
+		mu.Unlock()
+		return false
+	}
+	ix := plainIndex(t, srv.URL, idx.String())
+	f := testFetcher(t, srv)
+	f.Workers = workers
+	var done []Key
+	f.Done = func(r Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Err != nil || r.Log == nil {
+			t.Errorf("%s: %v", r.Key, r.Err)
+		}
+		done = append(done, r.Key)
+	}
+	for run := range 2 {
+		done = nil
+		res := f.Changelogs(context.Background(), []repo.Index{ix}, keys)
+		for i, r := range res {
+			if r.Key != keys[i] || r.Err != nil || r.Cached != (run == 1) || r.Log.Entries[0].CVEs[0] != "CVE-2025-0002" {
+				t.Errorf("run %d: %+v", run, r)
+			}
+		}
+		slices.SortFunc(done, func(a, b Key) int { return strings.Compare(a.Source, b.Source) })
+		if !slices.Equal(done, keys) {
+			t.Errorf("run %d: Done saw %v", run, done)
+		}
+	}
+	if most != workers {
+		t.Errorf("%d downloads at once, want %d", most, workers)
 	}
 }

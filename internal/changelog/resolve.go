@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/patchloop/patchloop/internal/detect"
 	"github.com/patchloop/patchloop/internal/repo"
@@ -53,7 +54,8 @@ func Keys(updates []detect.Update) []Key {
 // Changelogs returns one Result per distinct key, in order: from the cache
 // when present, else read from the smallest .deb of that source version
 // the verified indexes list (following a doc-directory symlink to its
-// target package when that is listed too) and then cached.
+// target package when that is listed too) and then cached. Up to Workers
+// source versions are downloaded at once.
 func (f *Fetcher) Changelogs(ctx context.Context, indexes []repo.Index, keys []Key) []Result {
 	var results []Result
 	missing, seen := map[Key]bool{}, map[Key]bool{}
@@ -73,10 +75,18 @@ func (f *Fetcher) Changelogs(ctx context.Context, indexes []repo.Index, keys []K
 		}
 		results = append(results, r)
 	}
+	for i := range results {
+		if !missing[results[i].Key] {
+			f.done(results[i])
+		}
+	}
 	if len(missing) == 0 {
 		return results
 	}
 	found, idxErrs := Locate(indexes, missing)
+	workers := max(f.Workers, 1)
+	sem := make(chan struct{}, workers)
+	var wg sync.WaitGroup
 	for i := range results {
 		r := &results[i]
 		if !missing[r.Key] {
@@ -85,11 +95,25 @@ func (f *Fetcher) Changelogs(ctx context.Context, indexes []repo.Index, keys []K
 		arts := found[r.Key]
 		if len(arts) == 0 {
 			r.Err = notListed(r.Key, idxErrs)
+			f.done(*r)
 			continue
 		}
-		f.readAny(ctx, r, arts)
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f.readAny(ctx, r, arts)
+			f.done(*r)
+		}()
 	}
+	wg.Wait()
 	return results
+}
+
+func (f *Fetcher) done(r Result) {
+	if f.Done != nil {
+		f.Done(r)
+	}
 }
 
 func notListed(k Key, idxErrs []error) error {

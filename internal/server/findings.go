@@ -105,7 +105,7 @@ func (s *Server) newAssessment(r *http.Request) (*assessment, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &assessment{now: s.cfg.Now(), set: set, as: s.cfg.Intel.Assessor()}, nil
+	return &assessment{now: s.cfg.Now(), set: set, as: s.assessor()}, nil
 }
 
 // host assesses a host's stored updates. A host without a usable

@@ -65,6 +65,16 @@ func (i *Intel) Assessor() *intel.Assessor {
 	return i.assess
 }
 
+// Feeds returns the feeds in service; nil when i is nil.
+func (i *Intel) Feeds() *intel.Feeds {
+	if i == nil {
+		return nil
+	}
+	i.mu.RLock()
+	defer i.mu.RUnlock()
+	return i.feeds
+}
+
 // Status is the provenance of each configured feed.
 func (i *Intel) Status() []api.Feed {
 	out := []api.Feed{}

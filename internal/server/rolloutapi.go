@@ -54,6 +54,7 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// The install options are checked as the install jobs will be.
 	if _, err := api.ParseJobParams(api.JobInstall, api.Raw(api.InstallParams{
 		Packages: []apply.Pin{{Package: "probe", Version: "1"}}, LockTimeoutSeconds: req.Options.LockTimeoutSeconds})); err != nil {
 		httpError(w, http.StatusBadRequest, "options: %v", err)

@@ -55,7 +55,7 @@ func (s *Server) loadRollout(ctx context.Context, id string) (store.Rollout, rol
 // seen, at the server's clock, and saves the outcome. A concurrent save
 // by another replica makes it start over from the stored state.
 // It returns the state before and after the step.
-func (s *Server) stepRollout(ctx context.Context, id string, commands ...rollout.Event) (prev, next rollout.State, err error) {
+func (s *Server) stepRollout(ctx context.Context, id string, commands ...rollout.Event) (rollout.State, rollout.State, error) {
 	mu := s.rolloutLock(id)
 	mu.Lock()
 	defer mu.Unlock()
@@ -161,16 +161,19 @@ func (s *Server) resultEvents(ctx context.Context, id string, st *rollout.State)
 			continue
 		}
 		hj := rj.HostJob
-		switch {
-		case hj.State == store.JobDone:
+		if hj.State == store.JobDone {
 			events = append(events, resultEvent(rj))
+			continue
+		}
+		h, err := s.store.Host(ctx, hj.HostID)
+		switch {
+		case err != nil:
+			return nil, err
+		case !h.RevokedAt.IsZero():
+			events = append(events, rollout.Event{Type: rollout.EventLost, Host: hj.HostID, Key: rj.Key, At: h.RevokedAt,
+				Reason: "host revoked"})
 		case hj.State == store.JobLeased && j.Started.IsZero():
 			events = append(events, rollout.Event{Type: rollout.EventStarted, Host: hj.HostID, Key: rj.Key})
-		default:
-			if h, err := s.store.Host(ctx, hj.HostID); err == nil && !h.RevokedAt.IsZero() {
-				events = append(events, rollout.Event{Type: rollout.EventLost, Host: hj.HostID, Key: rj.Key, At: h.RevokedAt,
-					Reason: "host revoked"})
-			}
 		}
 	}
 	return events, nil

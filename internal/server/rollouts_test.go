@@ -34,6 +34,7 @@ func TestRollouts(t *testing.T) {
 		"RingsSoakRestartBudget":    tRolloutRingsSoakRestartBudget,
 		"PauseResumeHealthRollback": tRolloutPauseResumeHealthRollback,
 		"CreateRefused":             tRolloutCreateRefused,
+		"ReplicasStepOnce":          tRolloutReplicasStepOnce,
 	}
 	for _, backend := range []string{"sqlite", "postgres"} {
 		for name, test := range tests {
@@ -552,6 +553,12 @@ func tRolloutCreateRefused(t *testing.T, e *rolloutEnv) {
 			t.Errorf("%s: %d %s, want %d with %q", tc.body, code, body, tc.want, tc.msg)
 		}
 	}
+	// POST /api/v1/jobs takes the agent's job kinds with their params.
+	var job api.JobStatus
+	e.adminJSON("POST", "/api/v1/jobs", api.CreateJobRequest{Kind: api.JobReboot, Params: json.RawMessage(`{"if_required":true}`)}, &job)
+	if j := e.oneJob("c1", api.JobReboot); j.ID != job.ID || string(j.Params) != `{"if_required":true}` {
+		t.Errorf("reboot job handed out: %+v", j)
+	}
 	if code, body := e.call("POST", "/api/v1/rollouts/nope/start", e.admin, "", nil); code != 404 {
 		t.Errorf("unknown rollout: %d %s", code, body)
 	}
@@ -565,5 +572,57 @@ func tRolloutCreateRefused(t *testing.T, e *rolloutEnv) {
 	e.adminJSON("POST", "/api/v1/rollouts", json.RawMessage(`{`+ring+`}`), &r)
 	if got := fmt.Sprint(member(r, "c1").Pins); got != "[libssl3:amd64=3.0.15-1~deb12u1]" {
 		t.Errorf("approved pins of c1: %s; set %+v", got, r.PatchSet)
+	}
+}
+
+// tRolloutReplicasStepOnce: two servers on one database (replicas) step
+// the same rollout at once after a result: the next host's install is
+// queued once, and neither fails.
+func tRolloutReplicasStepOnce(t *testing.T, e *rolloutEnv) {
+	e.fleet(map[string]string{"r1": "test", "r2": "test", "r3": "test"})
+	var r api.Rollout
+	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
+		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Count: 1}}}}, &r)
+	e.command(r.ID, "start", 200)
+	order := e.byID("r1", "r2", "r3")
+	j := e.oneJob(order[0], api.JobInstall)
+	body, _ := json.Marshal(api.JobResult{Status: "ok", Result: api.Raw(installResult(t, j, true, false))})
+	if _, err := e.st.CompleteJob(context.Background(), j.ID, e.ids[order[0]], "ok", body, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	first := e.srv
+	before := e.jobCount()
+	e.start() // a second replica on the same database
+	second := e.srv
+	errs := make(chan error, 8)
+	for i := range 8 {
+		go func() {
+			srv := first
+			if i%2 == 1 {
+				srv = second
+			}
+			errs <- srv.StepRollouts(context.Background())
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if n := e.jobCount(); n != before+1 {
+		t.Fatalf("replicas stepping at once queued %d jobs, want 1", n-before)
+	}
+	e.oneJob(order[1], api.JobInstall)
+	e.noJob(order[2])
+	e.wantPhases(r.ID, map[string]rollout.Phase{order[0]: "succeeded", order[1]: "installing", order[2]: "pending"})
+	// A host revoked with a job in flight is lost, which counts against
+	// the budget (0 here): the rollout halts.
+	e.adminJSON("POST", "/api/v1/hosts/"+e.ids[order[1]]+"/revoke", nil, nil)
+	if err := e.srv.StepRollouts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r = e.wantPhases(r.ID, map[string]rollout.Phase{order[0]: "succeeded", order[1]: "lost", order[2]: "pending"})
+	if r.Status != "halted" || member(r, order[1]).Jobs[0].Reason != "host revoked" {
+		t.Fatalf("after revoking a host in flight: %s %q %+v", r.Status, r.Reason, member(r, order[1]).Jobs)
 	}
 }

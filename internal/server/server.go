@@ -1,9 +1,10 @@
 // Package server is patchloop's HTTP API under /api/v1: enrollment and
 // check-ins of agents, inventories, the per-host job queue, and the admin
-// API the CLI uses (hosts, updates, jobs, patch baselines, findings). It
-// owns no domain rules: detection is package central's, findings and risk
-// package assess's (with the CVEs package intel finds), decisions package
-// policy's, persistence package store's, certificates package pki's.
+// API the CLI uses (hosts, updates, jobs, patch baselines, findings,
+// rollouts). It owns no domain rules: detection is package central's,
+// findings and risk package assess's (with the CVEs package intel finds),
+// decisions package policy's, rollout decisions package rollout's,
+// persistence package store's, certificates package pki's.
 package server
 
 import (
@@ -44,8 +45,12 @@ type Config struct {
 	JobLease time.Duration
 	// Intel holds the advisory feeds findings are assessed with,
 	// refreshed by RunFeeds and listed at /api/v1/feeds; nil: none, and
-	// findings carry no CVEs beyond what the suites say.
+	// findings carry no CVEs beyond what the changelogs name.
 	Intel *Intel
+	// Changelogs makes the server read the candidate changelogs of its
+	// hosts' updates in the background (RunChangelogs) for findings; nil:
+	// none are read, and findings' notes say so.
+	Changelogs *ChangelogConfig
 }
 
 // Server serves the API. Create it with New.
@@ -56,6 +61,8 @@ type Server struct {
 	log     *slog.Logger
 	ca      *pki.CA
 	metrics *metrics
+	// changelogs reads candidate changelogs for findings (changelogs.go).
+	changelogs *changelogReader
 
 	// external, when set, is the operator's certificate chain (from
 	// files) and the CA agents pin instead of the server's own.
@@ -91,6 +98,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.ca = ca
 	s.metrics = newMetrics(s)
+	s.changelogs = newChangelogReader(s, cfg.Changelogs)
 	close(s.ready)
 	return s, nil
 }
@@ -293,6 +301,7 @@ func (s *Server) RunRefresh(ctx context.Context, every time.Duration) {
 // worlds that changed.
 func (s *Server) Refresh(ctx context.Context) error {
 	changed, err := s.engine.Refresh(ctx)
+	s.changelogs.poke() // new indexes, new candidates
 	if len(changed) > 0 {
 		worlds := map[string]bool{}
 		for _, k := range changed {
@@ -364,7 +373,11 @@ func (s *Server) detectHost(ctx context.Context, hostID, hash string, inv *api.I
 			}
 		}
 	}
-	return s.store.PutHostUpdates(ctx, u)
+	if err := s.store.PutHostUpdates(ctx, u); err != nil {
+		return err
+	}
+	s.changelogs.poke()
+	return nil
 }
 
 func nonNil[T any](s []T) []T {

@@ -1,6 +1,8 @@
 // Package store persists the server's state: enrollment and admin tokens,
 // hosts with their facts and inventories, per-host detection results, the
-// durable per-host job queue and the patch baselines (policies). One
+// durable per-host job queue, the patch baselines (policies) and the
+// rollouts (their state, the jobs they queued by idempotency key, their
+// audit). One
 // interface, Store, with two implementations over database/sql: SQLite
 // (embedded, the default) and PostgreSQL (for large fleets and several
 // server replicas sharing one database). Versioned schema migrations are
