@@ -5,9 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // runner runs commands on the system at root: chrooted into it unless it
@@ -72,15 +75,34 @@ func (r runner) output(ctx context.Context, args ...string) (string, error) {
 }
 
 // combined runs args in dir, writing stdout and stderr to w, and returns
-// the exit code (-1 when it did not run or was killed).
+// the exit code: 128+N when a signal N killed it (as a shell says), -1 only
+// when it did not run.
 func (r runner) combined(ctx context.Context, w *tailBuffer, dir string, args ...string) (int, error) {
 	cmd := r.command(ctx, dir, args...)
-	cmd.Stdout, cmd.Stderr = w, w
 	fmt.Fprintf(w, "$ %s\n", strings.Join(args, " "))
-	err := cmd.Run()
+	// The output goes to an unlinked temporary file, not a pipe, and is
+	// copied to w once the command has finished: apt and dpkg must outlive
+	// an agent killed while they run (its unit has KillMode=process); with
+	// a pipe, the first line dpkg writes after the agent died kills it
+	// with SIGPIPE, leaving packages unpacked but not configured.
+	out, err := os.CreateTemp("", "patchloop-apply-*.log")
+	if err != nil {
+		return -1, fmt.Errorf("%s: output file: %w", args[0], err)
+	}
+	os.Remove(out.Name())
+	defer out.Close()
+	cmd.Stdout, cmd.Stderr = out, out
+	err = cmd.Run()
+	if _, serr := out.Seek(0, io.SeekStart); serr == nil {
+		io.Copy(w, out)
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
-		return ee.ExitCode(), fmt.Errorf("%s: %w", args[0], err)
+		code := ee.ExitCode()
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			code = 128 + int(ws.Signal())
+		}
+		return code, fmt.Errorf("%s: %w", args[0], err)
 	}
 	if err != nil {
 		return -1, fmt.Errorf("%s: %w", args[0], err)

@@ -98,7 +98,7 @@ type Result struct {
 	Packages []PackageResult `json:"packages"`
 	Started  time.Time       `json:"started"`
 	Duration time.Duration   `json:"duration_ns"`
-	ExitCode int             `json:"exit_code"` // apt-get's; -1 when it did not run
+	ExitCode int             `json:"exit_code"` // apt-get's (128+N: killed by signal N); -1 when it did not run
 	Log      string          `json:"log"`       // the last LogLimit bytes of every command's output
 }
 
@@ -284,7 +284,9 @@ func newRecord(r runner, keepDir string, p InstallPlan) (*Record, error) {
 	now := time.Now().UTC()
 	id := now.Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:])
 	rec := &Record{ID: id, Dir: filepath.Join(keepDir, id), Created: now, Set: p.Set, Added: p.Added()}
-	if err := os.MkdirAll(r.host(rec.Dir), 0o755); err != nil {
+	// 0700: kept packages may be rebuilt from installed conffiles that
+	// only root may read (sudoers, secrets).
+	if err := os.MkdirAll(r.host(rec.Dir), 0o700); err != nil {
 		return nil, fmt.Errorf("keep directory: %w", err)
 	}
 	return rec, nil

@@ -50,13 +50,15 @@ func keep(ctx context.Context, r runner, pin Pin, dir string, log *tailBuffer) K
 		}
 	}
 	tmp := filepath.Join(dir, "download-"+pin.Package)
-	if err := os.MkdirAll(r.host(tmp), 0o755); err != nil {
+	// Only root may write where the file lands between apt's download and
+	// our check and rename: a directory others can write would let them
+	// swap the package a rollback later installs as root. apt then
+	// downloads as root rather than as _apt, and says so in a warning.
+	if err := os.MkdirAll(r.host(tmp), 0o700); err != nil {
 		k.Source, k.Error = RebuildNeeded, err.Error()
 		return k
 	}
 	defer os.RemoveAll(r.host(tmp))
-	// _apt must be able to write there, or apt downloads as root with a warning.
-	os.Chmod(r.host(tmp), 0o777)
 	if _, err := r.combined(ctx, log, tmp, "apt-get", "download", "-q", pin.String()); err != nil {
 		errs = append(errs, "apt-get download: "+err.Error())
 	} else if files, _ := filepath.Glob(filepath.Join(r.host(tmp), pin.Package+"_*.deb")); len(files) != 1 {
@@ -121,7 +123,7 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
 	if err != nil {
 		return err
 	}

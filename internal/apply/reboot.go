@@ -85,12 +85,18 @@ func KernelCheck(running, procVersion string, pkgs []deb.InstalledPackage) Kerne
 	k := Kernel{Running: running}
 	var releases []string
 	var runningPkg *deb.InstalledPackage
+	flavour, known := kernelFlavour(running)
 	for i, p := range pkgs {
 		rel, ok := strings.CutPrefix(p.Name, "linux-image-")
-		if !ok || !p.Current() || p.State != "installed" || !kernelRelease.MatchString(rel) {
+		if !ok || !p.Current() || p.State != "installed" || !kernelRelease.MatchString(rel) || strings.HasSuffix(rel, "-dbg") {
 			continue
 		}
 		rel = strings.TrimSuffix(rel, "-unsigned")
+		// Only kernels of the running flavour replace it at boot: a -cloud
+		// or -rt kernel installed beside -amd64 is not "newer".
+		if f, ok := kernelFlavour(rel); known && ok && f != flavour {
+			continue
+		}
 		releases = append(releases, rel)
 		if rel == running {
 			runningPkg = &pkgs[i]
@@ -113,7 +119,19 @@ func KernelCheck(running, procVersion string, pkgs []deb.InstalledPackage) Kerne
 	return k
 }
 
+// kernelFlavour is what follows the version and ABI number of a kernel
+// release: "amd64" of 6.1.0-21-amd64, "cloud-amd64" of
+// 6.1.0-21-cloud-amd64, "generic" of Ubuntu's 6.8.0-45-generic.
+func kernelFlavour(release string) (string, bool) {
+	m := kernelABI.FindStringSubmatch(release)
+	if m == nil {
+		return "", false
+	}
+	return m[1], true
+}
+
 var (
+	kernelABI = regexp.MustCompile(`^[0-9]+(?:\.[0-9]+)+-[0-9]+(?:\.[0-9]+)?-(.+)$`)
 	// A release starts with a digit: 6.1.0-21-amd64, not "amd64".
 	kernelRelease       = regexp.MustCompile(`^[0-9]+\.[0-9]+`)
 	debianKernelVersion = regexp.MustCompile(`Debian ([0-9][^ ]*) \(`)

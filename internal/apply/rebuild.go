@@ -98,7 +98,8 @@ func Rebuild(ctx context.Context, root string, pin Pin, out string) error {
 	if _, err := local.output(ctx, "dpkg-deb", "--build", "-Zxz", tree, out); err != nil {
 		return err
 	}
-	return nil
+	// It holds the conffiles as they are now, some readable by root only.
+	return os.Chmod(out, 0o600)
 }
 
 // controlRecord turns `dpkg-query --status` into a DEBIAN/control:

@@ -123,6 +123,10 @@ func TestKernelCheck(t *testing.T) {
 		{"upgraded in place", "6.1.0-18-amd64", []deb.InstalledPackage{img("6.1.0-18-amd64", "6.1.76-2")}, "6.1.0-18-amd64", true},
 		{"no kernel package (container)", "6.8.0-1-generic", []deb.InstalledPackage{meta}, "", false},
 		{"unsigned", "6.1.0-18-amd64", []deb.InstalledPackage{img("6.1.0-18-amd64", "6.1.76-1"), img("6.1.0-25-amd64-unsigned", "6.1.106-3")}, "6.1.0-25-amd64", true},
+		{"other flavours beside", "6.1.0-18-amd64", []deb.InstalledPackage{img("6.1.0-18-amd64", "6.1.76-1"), img("6.1.0-18-cloud-amd64", "6.1.76-1"), img("6.1.0-18-rt-amd64", "6.1.76-1")}, "6.1.0-18-amd64", false},
+		{"newer of the running flavour among others", "6.1.0-18-cloud-amd64", []deb.InstalledPackage{img("6.1.0-18-cloud-amd64", "6.1.76-1"), img("6.1.0-21-amd64", "6.1.90-1"), img("6.1.0-21-cloud-amd64", "6.1.90-1")}, "6.1.0-21-cloud-amd64", true},
+		{"debug symbols", "6.1.0-18-amd64", []deb.InstalledPackage{img("6.1.0-18-amd64", "6.1.76-1"), img("6.1.0-18-amd64-dbg", "6.1.76-1")}, "6.1.0-18-amd64", false},
+		{"ubuntu", "6.8.0-45-generic", []deb.InstalledPackage{img("6.8.0-45-generic", "6.8.0-45.45"), img("6.8.0-48-generic", "6.8.0-48.48"), img("6.8.0-50-lowlatency", "6.8.0-50.51")}, "6.8.0-48-generic", true},
 	}
 	for _, tt := range tests {
 		k := KernelCheck(tt.running, proc, tt.pkgs)

@@ -145,6 +145,9 @@ func Cached[T any](l *Loader, src Source, parse Parser[T]) (*Loaded[T], error) {
 }
 
 func cached[T any](l *Loader, src Source, meta *Provenance, parse Parser[T]) (*Loaded[T], error) {
+	if id := sourceID(src); meta.Source != "" && meta.Source != id {
+		return nil, fmt.Errorf("feed %s: the cached copy is of %s, not %s", src.Name, meta.Source, id)
+	}
 	f, err := os.Open(l.dataPath(src.Name, meta.SHA256))
 	if err != nil {
 		return nil, err

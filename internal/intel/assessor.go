@@ -274,7 +274,11 @@ func (a *Assessor) fromChangelog(c *collector, u Update, inst string) bool {
 // fromDebian adds the DSA and DLA advisories that fix the source package in
 // the host's release above inst and at or below the candidate.
 func (a *Assessor) fromDebian(c *collector, rel Release, u Update, inst string) {
-	if rel.Codename == "" || !strings.EqualFold(rel.Distro, "debian") {
+	if !strings.EqualFold(rel.Distro, "debian") || (a.feeds.DSA == nil && a.feeds.DLA == nil) {
+		return
+	}
+	if rel.Codename == "" {
+		c.note("no release codename for Debian %s: DSA/DLA advisories not matched", rel.Version)
 		return
 	}
 	for _, fix := range a.feeds.debianFixes[debianKey{rel.Codename, u.Source}] {
@@ -310,7 +314,11 @@ func (a *Assessor) fromOSV(c *collector, rel Release, u Update, inst string) {
 				continue
 			}
 			after, err := a.matcher.Affects(r, eco, u.Source, u.SourceVersion)
-			if err != nil || after {
+			if err != nil {
+				c.note("OSV %s: %v", r.ID, err)
+				continue
+			}
+			if after {
 				continue // not fixed by this candidate
 			}
 			if advisory.CVEOf(r.ID) == "" {

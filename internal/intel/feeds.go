@@ -2,6 +2,8 @@ package intel
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -393,7 +395,10 @@ func cacheName(loc string) string {
 	if name == "" {
 		name = "feed"
 	}
-	return name
+	// Sources often share their last element (OSV's .../Debian/all.zip and
+	// .../Ubuntu/all.zip): the location's hash keeps their copies apart.
+	sum := sha256.Sum256([]byte(loc))
+	return name + "-" + hex.EncodeToString(sum[:4])
 }
 
 func problems(p advisory.Problems) []string {

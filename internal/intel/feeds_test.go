@@ -3,6 +3,9 @@ package intel
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -271,5 +274,46 @@ func TestConfigFromDir(t *testing.T) {
 	}
 	if _, err := ConfigFromDir(filepath.Join(t.TempDir(), "nope")); err == nil {
 		t.Error("missing directory accepted")
+	}
+}
+
+// Two sources with the same file name (OSV's .../Debian/all.zip and
+// .../Ubuntu/all.zip) keep separate cached copies: read offline (from
+// the cache only), each source gives its own data, never the other's.
+func TestSameFileNameSources(t *testing.T) {
+	files := map[string]string{
+		"/a/scores.csv": "CVE-2021-4034;0.94921;0.99854\n",
+		"/b/scores.csv": "CVE-2021-44228;0.94358;0.99961\n",
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, ok := files[r.URL.Path]
+		if !ok {
+			http.NotFound(w, r)
+			return
+		}
+		io.WriteString(w, body)
+	}))
+	defer srv.Close()
+	a, b := srv.URL+"/a/scores.csv", srv.URL+"/b/scores.csv"
+	l := &feeds.Loader{CacheDir: t.TempDir()}
+	for _, offline := range []bool{false, true} {
+		for _, tt := range []struct{ url, has, hasNot string }{
+			{a, "CVE-2021-4034", "CVE-2021-44228"},
+			{b, "CVE-2021-44228", "CVE-2021-4034"},
+		} {
+			fd, err := Load(context.Background(), l, Config{EPSS: []string{tt.url}}, offline)
+			if err != nil || len(fd.EPSS) != 1 {
+				t.Fatalf("load %s (offline %v): %v, %d EPSS sets", tt.url, offline, err, len(fd.EPSS))
+			}
+			if _, ok := fd.EPSS[0].Lookup(tt.has); !ok {
+				t.Errorf("%s (offline %v): %s missing", tt.url, offline, tt.has)
+			}
+			if _, ok := fd.EPSS[0].Lookup(tt.hasNot); ok {
+				t.Errorf("%s (offline %v): has the other source's %s", tt.url, offline, tt.hasNot)
+			}
+			if got := fd.Status[0].Provenance.Source; got != tt.url {
+				t.Errorf("%s (offline %v): provenance %s", tt.url, offline, got)
+			}
+		}
 	}
 }

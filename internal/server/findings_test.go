@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -22,7 +23,6 @@ import (
 	"github.com/patchloop/patchloop/internal/agent"
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/central"
-	"github.com/patchloop/patchloop/internal/deb"
 	"github.com/patchloop/patchloop/internal/feeds"
 	"github.com/patchloop/patchloop/internal/intel"
 	"github.com/patchloop/patchloop/internal/policy"
@@ -538,11 +538,15 @@ func (o *oracle) checkFacts(t *testing.T, all api.Findings) {
 
 // dpkgLess reports a < b as dpkg orders versions: by dpkg itself where
 // installed, else by package deb (tested against dpkg).
+// dpkgLess is the oracle's version order: dpkg's own, never the code
+// under test (these tests run on Debian, where dpkg always is).
 func dpkgLess(a, b string) bool {
-	if _, err := exec.LookPath("dpkg"); err == nil {
-		return exec.Command("dpkg", "--compare-versions", a, "lt", b).Run() == nil
+	err := exec.Command("dpkg", "--compare-versions", a, "lt", b).Run()
+	var ee *exec.ExitError
+	if err != nil && !errors.As(err, &ee) {
+		panic("the findings oracle needs dpkg: " + err.Error())
 	}
-	return deb.CompareValid(a, b) < 0
+	return err == nil
 }
 
 func cmpFloat(a, b float64) int {
@@ -602,8 +606,17 @@ func TestFeedsRefresh(t *testing.T) {
 	if f := status(); !f.Stale || f.Error == "" || f.Records != 4 {
 		t.Errorf("after a broken copy: %+v", f)
 	}
-	if in.Assessor().Finding(intel.Release{}, intel.Update{}) == nil {
-		t.Fatal("no assessor")
+	// The last good copy is still what findings use.
+	var first struct {
+		Vulnerabilities []struct {
+			CveID string `json:"cveID"`
+		} `json:"vulnerabilities"`
+	}
+	if err := json.Unmarshal(good, &first); err != nil || len(first.Vulnerabilities) == 0 {
+		t.Fatalf("kev testdata: %v", err)
+	}
+	if _, ok := in.Feeds().KEV.Lookup(first.Vulnerabilities[0].CveID); !ok {
+		t.Errorf("after a broken copy, %s is no longer known exploited", first.Vulnerabilities[0].CveID)
 	}
 	// One entry fewer, and a count to match: a good new copy.
 	var cat map[string]any
@@ -621,5 +634,37 @@ func TestFeedsRefresh(t *testing.T) {
 	}
 	if f := status(); f.Stale || f.Error != "" || f.Records != 3 {
 		t.Errorf("after a good copy: %+v", f)
+	}
+}
+
+// A refresh that loses a source in service (an EPSS directory found empty
+// mid-update) keeps every feed as it was, and says so.
+func TestFeedsRefreshLostSource(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	epssDir := filepath.Join(dir, "epss")
+	if err := os.MkdirAll(epssDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(epssDir, "CVE_2021_EPSS.csv")
+	if err := os.WriteFile(file, []byte("CVE-2021-4034;0.94921;0.99854\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	in, err := NewIntel(ctx, intel.Config{EPSS: []string{epssDir}}, &feeds.Loader{CacheDir: filepath.Join(dir, "cache")}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if err := in.Refresh(ctx); err == nil || !strings.Contains(err.Error(), "previous copies kept") {
+		t.Errorf("refresh with the source gone: %v", err)
+	}
+	f := in.Feeds()
+	if len(f.EPSS) != 1 {
+		t.Fatalf("EPSS sets in service: %d", len(f.EPSS))
+	}
+	if _, ok := f.EPSS[0].Lookup("CVE-2021-4034"); !ok {
+		t.Error("the previous EPSS copy is no longer in service")
 	}
 }

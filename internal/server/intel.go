@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 
@@ -43,6 +44,13 @@ func (i *Intel) Refresh(ctx context.Context) error { return i.load(ctx, false) }
 
 func (i *Intel) load(ctx context.Context, offline bool) error {
 	f, err := intel.Load(ctx, i.loader, i.cfg, offline)
+	if old := i.Feeds(); old != nil && lostSources(old, f) {
+		// A refresh that lost a source in service (a directory of OSV
+		// records half-written, an EPSS directory momentarily empty) must
+		// not empty it: keep every feed as it was.
+		i.log.Warn("advisory feeds refresh lost sources in service; keeping the previous copies", "err", err)
+		return errors.Join(errors.New("feeds refresh lost sources in service: previous copies kept"), err)
+	}
 	a := intel.NewAssessor(f, nil)
 	i.mu.Lock()
 	i.feeds, i.assess = f, a
@@ -53,6 +61,23 @@ func (i *Intel) load(ctx context.Context, offline bool) error {
 		}
 	}
 	return err
+}
+
+// lostSources reports whether a source that had a copy in service in old
+// has none in f.
+func lostSources(old, f *intel.Feeds) bool {
+	have := map[string]bool{}
+	for _, st := range f.Status {
+		if st.Provenance != nil {
+			have[st.Location] = true
+		}
+	}
+	for _, st := range old.Status {
+		if st.Provenance != nil && !have[st.Location] {
+			return true
+		}
+	}
+	return false
 }
 
 // Assessor returns the Assessor over the feeds in service.

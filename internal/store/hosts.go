@@ -171,9 +171,12 @@ func (s *sqlStore) PutHostUpdates(ctx context.Context, u HostUpdates) error {
 			return err
 		}
 		if hash != nil {
-			// DO UPDATE rather than DO NOTHING: on PostgreSQL it locks the
-			// row, so a concurrent PruneUpdateLists cannot delete it before
-			// this transaction's reference to it commits.
+			// A concurrent PruneUpdateLists may find this list unnamed and
+			// try to delete it; the foreign key from host_updates refuses
+			// that once this transaction's reference exists, failing that
+			// prune (retried at the next refresh), never this write. DO
+			// UPDATE rather than DO NOTHING makes PostgreSQL lock the row,
+			// so such a prune waits for this transaction to end.
 			_, err = tx.ExecContext(ctx, s.q(`INSERT INTO update_lists (hash, updates) VALUES (?, ?)
 				ON CONFLICT (hash) DO UPDATE SET hash = excluded.hash`), hash, string(u.Updates))
 			if err != nil {
@@ -195,7 +198,9 @@ func (s *sqlStore) PutHostUpdates(ctx context.Context, u HostUpdates) error {
 }
 
 // PruneUpdateLists deletes the lists of updates no host names any more
-// and returns how many it deleted.
+// and returns how many it deleted. On PostgreSQL, a list a concurrent
+// write starts naming makes the statement fail on the foreign key: the
+// caller retries later (the server prunes at every index refresh).
 func (s *sqlStore) PruneUpdateLists(ctx context.Context) (int64, error) {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM update_lists WHERE NOT EXISTS
 		(SELECT 1 FROM host_updates WHERE host_updates.updates_hash = update_lists.hash)`)

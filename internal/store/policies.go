@@ -1,10 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 )
 
 const policyColumns = "name, source, priority, version, created_at, updated_at, updated_by"
@@ -86,6 +89,12 @@ func (s *sqlStore) ListPolicies(ctx context.Context) ([]Policy, error) {
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: list policies: %w", err)
 	}
+	// Sorted here, by bytes: PostgreSQL's ORDER BY follows the database's
+	// collation, SQLite's the bytes, and the first matching baseline
+	// decides, so the order must not depend on the database.
+	slices.SortStableFunc(out, func(a, b Policy) int {
+		return cmp.Or(cmp.Compare(a.Priority, b.Priority), strings.Compare(a.Name, b.Name))
+	})
 	return out, nil
 }
 
