@@ -26,6 +26,7 @@ func loadgenCmd(logLevel *string) *cobra.Command {
 		versionFiles       []string
 		variants           int
 		cpuProfile, sysDir string
+		rolloutSpec        string
 	)
 	cmd := &cobra.Command{
 		Use:   "loadgen",
@@ -38,7 +39,11 @@ Phases: (1) enroll the hosts not in --state yet, with an enrollment token it mak
 through the admin API (--token or DATA_DIR/admin.token); (2) one check-in per host,
 sending the inventory when the server asks; (3) for --duration, check-ins with an
 unchanged inventory: --mode steady (each host every --interval, ±10%), rate (--rate
-per second in total) or max (--concurrency in flight, as fast as the server answers).
+per second in total) or max (--concurrency in flight, as fast as the server answers),
+or rollout: create the rollout of --rollout-spec (a spec file as for rollout create -f)
+over the fleet, start it, and have every host check in round after round, answering
+each job as an agent whose installs succeed, until every member answered its install
+job or --duration passed; it prints when each ring's jobs were handed out.
 
 Inventories: the packages of real dpkg status files (--status, each an image), with
 per-host variants: a few packages at other real versions (from the status files and
@@ -66,6 +71,14 @@ open-file limit; --reconnect opens a new connection for every check-in instead.`
 			}
 			if cfg.Inventories, cfg.Facts, err = fleetInventories(sysDir, statusFiles, versionFiles, variants, cfg.Seed); err != nil {
 				return err
+			}
+			if cfg.Mode == loadgen.ModeRollout {
+				if rolloutSpec == "" {
+					return fmt.Errorf("--mode rollout needs --rollout-spec")
+				}
+				if cfg.Rollout, err = newLoadgenRollout(admin, rolloutSpec); err != nil {
+					return err
+				}
 			}
 			if cpuProfile != "" {
 				f, err := os.Create(cpuProfile)
@@ -102,10 +115,11 @@ open-file limit; --reconnect opens a new connection for every check-in instead.`
 	f.IntVar(&variants, "variants", 32, "distinct inventories made from each image")
 	f.StringVar(&sysDir, "system-root", "/", "system whose architecture, apt sources, pins and OS facts every host reports")
 	f.IntVar(&cfg.Concurrency, "concurrency", 64, "requests in flight (enroll, inventory and max phases; at most, in paced phases)")
-	f.StringVar(&cfg.Mode, "mode", loadgen.ModeSteady, "phase 3: steady, rate, max, or none")
+	f.StringVar(&cfg.Mode, "mode", loadgen.ModeSteady, "phase 3: steady, rate, max, rollout, or none")
+	f.StringVar(&rolloutSpec, "rollout-spec", "", "rollout: the rollout's spec file (YAML or JSON, as rollout create -f)")
 	f.DurationVar(&cfg.Interval, "interval", time.Minute, "steady: each host's check-in interval")
 	f.Float64Var(&cfg.Rate, "rate", 0, "rate: check-ins per second in total")
-	f.DurationVar(&cfg.Duration, "duration", time.Minute, "length of phase 3")
+	f.DurationVar(&cfg.Duration, "duration", time.Minute, "length of phase 3 (rollout: the longest to wait)")
 	f.BoolVar(&cfg.Reconnect, "reconnect", false, "close each host's connection after every check-in (for more hosts than open files)")
 	f.IntVar(&cfg.ServerPID, "server-pid", 0, "PID of the server process, to report its CPU and memory")
 	f.IntVar(&cfg.DatabasePID, "db-pid", 0, "PID of a separate database server (the PostgreSQL postmaster), to report its CPU with its children's")

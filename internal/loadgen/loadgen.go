@@ -69,11 +69,13 @@ type Config struct {
 	// enroll, inventory and max phases, and the most the paced phases
 	// may have outstanding. 0: 64.
 	Concurrency int
-	Mode        string // ModeSteady, ModeRate, ModeMax; "" no phase 3
-	Interval    time.Duration
-	Rate        float64
-	Duration    time.Duration
-	Reconnect   bool
+	Mode        string // ModeSteady, ModeRate, ModeMax, ModeRollout; "" no phase 3
+	// Rollout creates and starts the rollout of ModeRollout.
+	Rollout   RolloutDriver
+	Interval  time.Duration
+	Rate      float64
+	Duration  time.Duration
+	Reconnect bool
 	// ServerPID, when set, is the server process to measure, and
 	// DatabasePID a database server run apart (the PostgreSQL postmaster:
 	// its CPU is counted with its backends').
@@ -108,6 +110,8 @@ type PhaseReport struct {
 	LoadgenCPU  float64      `json:"loadgen_cores"`
 	ServerStore *ServerStats `json:"server_store,omitempty"`
 	StoreError  string       `json:"server_store_error,omitempty"`
+	RolloutID   string       `json:"rollout_id,omitempty"`
+	Rings       []RingReport `json:"rings,omitempty"` // rollout: per ring
 }
 
 // simHost is one simulated agent.
@@ -194,8 +198,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			return nil, fmt.Errorf("loadgen: mode %s needs an interval (steady) or a rate (rate)", cfg.Mode)
 		}
 		rep.Phases = append(rep.Phases, g.checkInPhase(ctx))
+	case ModeRollout:
+		if cfg.Duration <= 0 {
+			return nil, fmt.Errorf("loadgen: mode %s needs a duration (the longest to wait)", cfg.Mode)
+		}
+		ps, err := g.rolloutPhases(ctx)
+		rep.Phases = append(rep.Phases, ps...)
+		if err != nil {
+			return rep, err
+		}
 	default:
-		return nil, fmt.Errorf("loadgen: unknown mode %q (want %s, %s or %s)", cfg.Mode, ModeSteady, ModeRate, ModeMax)
+		return nil, fmt.Errorf("loadgen: unknown mode %q (want %s, %s, %s or %s)", cfg.Mode, ModeSteady, ModeRate, ModeMax, ModeRollout)
 	}
 	return rep, ctx.Err()
 }

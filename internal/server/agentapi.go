@@ -126,6 +126,10 @@ func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host)
 		httpError(w, http.StatusNotFound, "no job %s for this host", r.PathValue("job"))
 		return
 	}
+	if errors.Is(err, store.ErrConflict) {
+		httpError(w, http.StatusConflict, "job %s was never handed to this host", r.PathValue("job"))
+		return
+	}
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "store job result: %v", err)
 		return

@@ -91,6 +91,14 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusBadRequest, "%v", err)
 		return
 	}
+	// A ring that selects nothing is a selector's typo more often than a
+	// plan: the rollout would go straight on to the next ring.
+	for _, rs := range st.Rings {
+		if rs.Hosts == 0 {
+			httpError(w, http.StatusBadRequest, "ring %s selects none of the %d active hosts: check its hosts selector", rs.Name, len(hosts))
+			return
+		}
+	}
 	actor := adminOf(r)
 	audit := []store.RolloutAudit{{At: now, Actor: actor, What: "create",
 		Detail: fmt.Sprintf("updates %s, min age %s, %d pins in %d targets, %d left out", req.Updates, minAge, pinCount(set), len(set.Targets), len(set.Left))}}
@@ -169,9 +177,10 @@ func (s *Server) freezeInputs(r *http.Request, updates string, minAge time.Durat
 		return nil, err
 	}
 	var out []freezeInput
+	memo := freezeMemo{inventories: map[string]parsedInventory{}, updates: map[string][]detect.Update{}}
 	for _, h := range hosts {
 		in := freezeInput{host: h, declined: map[string]bool{}}
-		if err := s.hostFreezeInput(ctx, a, updates, minAge, &in); err != nil {
+		if err := s.hostFreezeInput(ctx, a, updates, minAge, &in, memo); err != nil {
 			return nil, fmt.Errorf("host %s: %w", h.ID, err)
 		}
 		out = append(out, in)
@@ -179,7 +188,20 @@ func (s *Server) freezeInputs(r *http.Request, updates string, minAge time.Durat
 	return out, nil
 }
 
-func (s *Server) hostFreezeInput(ctx context.Context, a *assessment, updates string, minAge time.Duration, in *freezeInput) error {
+// freezeMemo keeps what a freeze has parsed, by content: a fleet built
+// from a few images has few distinct inventories and update lists, and
+// parsing each host's copy again was most of a freeze's time.
+type freezeMemo struct {
+	inventories map[string]parsedInventory // by inventory hash
+	updates     map[string][]detect.Update // by the stored list itself
+}
+
+type parsedInventory struct {
+	installed []rollout.Installed
+	arch      string
+}
+
+func (s *Server) hostFreezeInput(ctx context.Context, a *assessment, updates string, minAge time.Duration, in *freezeInput, memo freezeMemo) error {
 	h := in.host
 	var facts api.Facts
 	if len(h.Facts) > 0 {
@@ -189,16 +211,21 @@ func (s *Server) hostFreezeInput(ctx context.Context, a *assessment, updates str
 		in.problem = "no inventory received yet"
 		return nil
 	}
-	data, err := s.store.Inventory(ctx, h.InventoryHash)
-	if err != nil {
-		return err
+	pi, ok := memo.inventories[h.InventoryHash]
+	if !ok {
+		data, err := s.store.Inventory(ctx, h.InventoryHash)
+		if err != nil {
+			return err
+		}
+		var inv api.Inventory
+		if err := json.Unmarshal(data, &inv); err != nil {
+			return fmt.Errorf("stored inventory: %w", err)
+		}
+		pi = parsedInventory{installed: rollout.FromStatus(inv.InstalledPackages()), arch: inv.NativeArch}
+		memo.inventories[h.InventoryHash] = pi
 	}
-	var inv api.Inventory
-	if err := json.Unmarshal(data, &inv); err != nil {
-		return fmt.Errorf("stored inventory: %w", err)
-	}
-	in.installed = rollout.FromStatus(inv.InstalledPackages())
-	in.target = rollout.Target{Distro: facts.Distro, Release: facts.Release, Arch: inv.NativeArch}
+	in.installed = pi.installed
+	in.target = rollout.Target{Distro: facts.Distro, Release: facts.Release, Arch: pi.arch}
 	// A version whose release date is unknown is dated when the server
 	// found it missing: without a minimum age that is all Freeze needs.
 	dated := func(t, seen time.Time) time.Time {
@@ -237,9 +264,12 @@ func (s *Server) hostFreezeInput(ctx context.Context, a *assessment, updates str
 		in.problem = "detection failed: " + u.Error
 		return nil
 	}
-	var list []detect.Update
-	if err := json.Unmarshal(u.Updates, &list); err != nil {
-		return fmt.Errorf("stored updates: %w", err)
+	list, ok := memo.updates[string(u.Updates)]
+	if !ok {
+		if err := json.Unmarshal(u.Updates, &list); err != nil {
+			return fmt.Errorf("stored updates: %w", err)
+		}
+		memo.updates[string(u.Updates)] = list
 	}
 	for _, x := range list {
 		if updates == api.UpdatesSecurity && !x.Security {

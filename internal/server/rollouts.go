@@ -308,7 +308,7 @@ func (s *Server) rolloutResult(ctx context.Context, jobID string) {
 		return
 	}
 	if err == nil {
-		_, _, err = s.stepRollout(ctx, ref.RolloutID)
+		err = s.stepRolloutShared(ctx, ref.RolloutID)
 	}
 	if err != nil {
 		s.log.Warn("rollout step after a job result", "job", jobID, "err", err)

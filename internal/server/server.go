@@ -74,6 +74,8 @@ type Server struct {
 	recompute sync.Map // host ID → *sync.Mutex
 	// rolloutLocks serializes the steps of each rollout (rollouts.go).
 	rolloutLocks sync.Map // rollout ID → *sync.Mutex
+	// rolloutQueues lets job results share steps (rolloutsteps.go).
+	rolloutQueues sync.Map // rollout ID → *stepQueue
 }
 
 // New prepares a server: it loads the CA from the store, creating it on

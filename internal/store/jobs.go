@@ -201,10 +201,11 @@ func (s *sqlStore) LeaseJobs(ctx context.Context, hostID string, now time.Time, 
 }
 
 // CompleteJob stores the first result of (jobID, hostID). It is accepted
-// whatever the lease's state: the agent did the work (at-least-once).
+// whatever the lease's state (the agent did the work: at-least-once), but
+// only for a job handed out: a result for one still queued is refused.
 func (s *sqlStore) CompleteJob(ctx context.Context, jobID, hostID, status string, result []byte, at time.Time) (bool, error) {
 	n, err := s.exec(ctx, `UPDATE host_jobs SET state = 'done', status = ?, result = ?, finished_at = ?, lease_until = 0
-		WHERE job_id = ? AND host_id = ? AND state <> 'done'`, status, jsonText(result), ms(at), jobID, hostID)
+		WHERE job_id = ? AND host_id = ? AND state = 'leased'`, status, jsonText(result), ms(at), jobID, hostID)
 	if err != nil {
 		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)
 	}
@@ -218,6 +219,9 @@ func (s *sqlStore) CompleteJob(ctx context.Context, jobID, hostID, status string
 	}
 	if err != nil {
 		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)
+	}
+	if state == JobQueued {
+		return false, fmt.Errorf("store: complete job %s of host %s: never handed out: %w", jobID, hostID, ErrConflict)
 	}
 	return false, nil
 }

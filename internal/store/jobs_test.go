@@ -137,4 +137,13 @@ func testCompleteJob(t *testing.T, s Store) {
 	wantErr(t, err, ErrNotFound, "job j of host h2")
 	_, err = s.CompleteJob(ctx, "zz", "h1", "ok", nil, t0)
 	wantErr(t, err, ErrNotFound)
+	// A result for a job never handed out is refused and not stored.
+	if err := s.CreateJob(ctx, Job{ID: "q", Kind: "scan", CreatedAt: t0}, []string{"h1"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.CompleteJob(ctx, "q", "h1", "ok", []byte(`{}`), t0)
+	wantErr(t, err, ErrConflict, "job q of host h1: never handed out")
+	if _, hjs, _ := s.Job(ctx, "q"); len(hjs) != 1 || hjs[0].State != JobQueued || hjs[0].Result != nil {
+		t.Errorf("a result for a job never handed out changed it: %+v", hjs)
+	}
 }

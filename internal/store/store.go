@@ -199,7 +199,7 @@ type Store interface {
 	LeaseJobs(ctx context.Context, hostID string, now time.Time, lease time.Duration, max int) ([]HostJob, error)
 	// CompleteJob stores the result of (jobID, hostID) once. A repeated
 	// report returns first=false and changes nothing. A pair that does not
-	// exist is ErrNotFound.
+	// exist is ErrNotFound, one never leased (still queued) ErrConflict.
 	CompleteJob(ctx context.Context, jobID, hostID, status string, result []byte, at time.Time) (first bool, err error)
 
 	// Policies. PutPolicy creates p.Name or replaces its source and

@@ -1,0 +1,93 @@
+package loadgen
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/apply"
+	"github.com/patchloop/patchloop/internal/store"
+)
+
+// storeRollout stands in for the rollout API: its "rollout" gives even
+// hosts ring a, odd ones ring b, and queues an install job of two pins
+// for each member when started, in the server's store.
+type storeRollout struct {
+	st      store.Store
+	members map[string]string
+	pins    []apply.Pin
+}
+
+func (s *storeRollout) Create(ctx context.Context) (string, map[string]string, error) {
+	hosts, err := s.st.ListHosts(ctx, store.HostFilter{})
+	if err != nil {
+		return "", nil, err
+	}
+	s.members = map[string]string{}
+	for i, h := range hosts {
+		s.members[h.ID] = []string{"a", "b"}[i%2]
+	}
+	return "r1", s.members, nil
+}
+
+func (s *storeRollout) Start(ctx context.Context, id string) error {
+	for host := range s.members {
+		j := store.Job{ID: "ro-" + host, Kind: api.JobInstall, Params: api.Raw(api.InstallParams{Packages: s.pins}), CreatedAt: time.Now()}
+		if err := s.st.CreateJob(ctx, j, []string{host}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TestRolloutMode: every member is handed its install job through real
+// check-ins and answers it in the agent's result format; the server
+// stores each result once, and the report counts each ring's hosts.
+func TestRolloutMode(t *testing.T) {
+	url, fpr, st, newToken := testServer(t)
+	const hosts = 30
+	drv := &storeRollout{st: st, pins: []apply.Pin{{Package: "libc6", Arch: "amd64", Version: "2.36-9+deb12u13"},
+		{Package: "openssl", Arch: "amd64", Version: "3.0.17-1~deb12u3"}}}
+	cfg := Config{Server: url, CAFingerprint: fpr, NewToken: newToken, Hosts: hosts, Seed: 1,
+		StatePath: filepath.Join(t.TempDir(), "state.json"), Inventories: testFleet(t, 4),
+		Facts:       api.Facts{OS: "Debian GNU/Linux 12 (bookworm)", Distro: "debian", Release: "12", Codename: "bookworm", Arch: "amd64"},
+		Concurrency: 4, Mode: ModeRollout, Duration: time.Minute, Rollout: drv}
+	ctx := context.Background()
+	r, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, r)
+	last := r.Phases[len(r.Phases)-1]
+	if last.Name != "rollout" || r.Phases[len(r.Phases)-2].Name != "rollout-create" || last.RolloutID != "r1" {
+		t.Fatalf("phases %+v", r.Phases)
+	}
+	got := fmt.Sprint(last.Rings)
+	if len(last.Rings) != 2 || last.Rings[0].Name != "a" || last.Rings[1].Name != "b" ||
+		last.Rings[0].Hosts+last.Rings[1].Hosts != hosts {
+		t.Fatalf("rings %s", got)
+	}
+	for _, ring := range last.Rings {
+		if ring.HandedOut != ring.Hosts || ring.Answered != ring.Hosts || ring.LastS < ring.FirstS || ring.AnsweredS < ring.LastS {
+			t.Errorf("ring %+v", ring)
+		}
+	}
+	for host := range drv.members {
+		_, hjs, err := st.Job(ctx, "ro-"+host)
+		if err != nil || len(hjs) != 1 || hjs[0].State != store.JobDone || hjs[0].Status != "ok" || hjs[0].Attempts != 1 {
+			t.Fatalf("job of %s: %+v, %v", host, hjs, err)
+		}
+		var res api.JobResult
+		var ir api.InstallResult
+		if err := json.Unmarshal(hjs[0].Result, &res); err != nil || json.Unmarshal(res.Result, &ir) != nil {
+			t.Fatalf("result of %s: %s", host, hjs[0].Result)
+		}
+		if !ir.Healthy || ir.Health == nil || len(ir.Packages) != 2 || !ir.Packages[1].OK || ir.Packages[1].Now != "3.0.17-1~deb12u3" {
+			t.Errorf("install result of %s: %+v", host, ir)
+		}
+	}
+}
