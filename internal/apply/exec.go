@@ -129,6 +129,19 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// mark is how many bytes were ever written: since(mark) is what came after.
+func (t *tailBuffer) mark() int64 { return t.cut + int64(len(t.buf)) }
+
+// since returns what was written after mark and is still kept (the
+// newest bytes are always kept: a command's closing error is there).
+func (t *tailBuffer) since(mark int64) string {
+	i := max(mark-t.cut, 0)
+	if i > int64(len(t.buf)) {
+		return ""
+	}
+	return string(t.buf[i:])
+}
+
 // String is the last max bytes, marked when earlier output was cut.
 func (t *tailBuffer) String() string {
 	b := t.buf

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -212,9 +213,9 @@ func aptInstallArgs(lock time.Duration, removals, downgrades bool) []string {
 // runApt runs apt-get; if apt says dpkg was interrupted (a crash between
 // our check and now), it repairs and tries once more.
 func runApt(ctx context.Context, r runner, log *tailBuffer, lock time.Duration, args []string) (int, error) {
-	start := len(log.buf)
+	start := log.mark()
 	code, err := r.combined(ctx, log, "", args...)
-	if err != nil && strings.Contains(string(log.buf[min(start, len(log.buf)):]), "dpkg was interrupted") {
+	if err != nil && strings.Contains(log.since(start), "dpkg was interrupted") {
 		if _, _, rerr := repair(ctx, r, log, lock); rerr != nil {
 			return code, errors.Join(err, rerr)
 		}
@@ -222,6 +223,11 @@ func runApt(ctx context.Context, r runner, log *tailBuffer, lock time.Duration, 
 	}
 	return code, err
 }
+
+// dpkgLocked matches dpkg's messages for a lock another process holds
+// ("dpkg frontend lock was locked by another process with pid N",
+// "dpkg status database is locked by another process").
+var dpkgLocked = regexp.MustCompile(`lock was locked by another process|database is locked by another process|unable to (acquire|lock) the dpkg`)
 
 // repair runs `dpkg --configure -a` when dpkg was interrupted: its
 // journal holds entries or `dpkg --audit` names packages left half-way.
@@ -241,13 +247,12 @@ func repair(ctx context.Context, r runner, log *tailBuffer, lock time.Duration) 
 	}
 	deadline := time.Now().Add(lock)
 	for {
-		start := len(log.buf)
+		start := log.mark()
 		_, err := r.combined(ctx, log, "", "dpkg", "--force-confdef", "--force-confold", "--configure", "-a")
 		if err == nil {
 			break
 		}
-		out := string(log.buf[min(start, len(log.buf)):])
-		if !strings.Contains(out, "lock") || time.Now().After(deadline) {
+		if !dpkgLocked.MatchString(log.since(start)) || time.Now().After(deadline) {
 			return true, audit, fmt.Errorf("dpkg --configure -a: %w", err)
 		}
 		select {

@@ -194,3 +194,30 @@ func TestTailBuffer(t *testing.T) {
 		t.Errorf("got %q", small.String())
 	}
 }
+
+// The tail buffer keeps what a command wrote after a mark even when
+// earlier output was cut, and dpkgLocked knows dpkg's lock messages.
+func TestTailSinceAndLockMessages(t *testing.T) {
+	log := newTail(24)
+	log.Write([]byte(strings.Repeat("x", 60))) // cut down to 24 bytes
+	m := log.mark()
+	// The command's own output is cut too while it runs; its end is kept.
+	log.Write([]byte("Reading...E: dpkg was interrupted"))
+	if got := log.since(m); !strings.HasSuffix(got, "E: dpkg was interrupted") {
+		t.Errorf("since after a cut = %q", got)
+	}
+	if got := log.since(log.mark()); got != "" {
+		t.Errorf("since now = %q", got)
+	}
+	for _, msg := range []string{
+		"dpkg: error: dpkg frontend lock was locked by another process with pid 4242",
+		"dpkg: error: dpkg status database is locked by another process",
+	} {
+		if !dpkgLocked.MatchString(msg) {
+			t.Errorf("not a lock message: %q", msg)
+		}
+	}
+	if dpkgLocked.MatchString("Setting up clock-utils (1.0-1) ...") {
+		t.Error("a package named clock is not a lock")
+	}
+}
