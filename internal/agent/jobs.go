@@ -272,7 +272,8 @@ func (a *Agent) recover(ctx context.Context, e *journalEntry) (api.JobResult, er
 		pkgs, verr := apply.Verify(ctx, a.cfg.Root, changes)
 		cr := api.ChangeResult{Packages: pkgs, Started: e.Started, ExitCode: -1,
 			DurationMS: time.Since(e.Started).Milliseconds()}
-		allOK := verr == nil && len(changes) > 0
+		// An install whose plan changed nothing is done when it was planned.
+		allOK := verr == nil && (len(changes) > 0 || (e.Job.Kind == api.JobInstall && e.Plan != nil))
 		for _, p := range pkgs {
 			allOK = allOK && p.OK
 		}
@@ -320,15 +321,14 @@ func (a *Agent) recover(ctx context.Context, e *journalEntry) (api.JobResult, er
 	return failed(fmt.Errorf("%s job interrupted", e.Job.Kind), nil), nil
 }
 
-// rollbackChanges are what a rollback of rec should leave: the previous
-// versions back, the added packages gone.
+// rollbackChanges are what a rollback of rec must leave: the previous
+// versions back. Packages the install added are not judged: a live
+// rollback leaves them when removing them would remove more (see
+// apply.Rollback), so a resumed one is judged by the same rule.
 func rollbackChanges(rec apply.Record) []apply.Change {
 	var out []apply.Change
 	for _, k := range rec.Previous {
 		out = append(out, apply.Change{Package: k.Package, Arch: k.Arch, After: k.Version, Kind: apply.Downgrade})
-	}
-	for _, p := range rec.Added {
-		out = append(out, apply.Change{Package: p.Package, Arch: p.Arch, Before: p.Version, Kind: apply.Remove})
 	}
 	return out
 }
