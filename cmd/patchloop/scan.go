@@ -43,6 +43,10 @@ from the changelog cache) and from the advisory feeds given (--feeds-dir, or --k
 (--label criticality=high, --label exposure=internet-facing); and, with --policy,
 the patch baseline's decision. Security updates are listed first, then by risk.
 
+On a root holding an rpm database and no dpkg status (an AlmaLinux or Rocky image),
+scan lists the packages the OSV errata given with --osv say are affected, with the
+fixing version as the candidate (docs/assess.md, "RPM systems").
+
 Exit status: 0 when the scan worked (with or without updates), 1 on any error,
 100 when --fail-on matched (any: there are updates; security: there are security updates).`,
 		Args: cobra.NoArgs,
