@@ -87,30 +87,7 @@ func (j journal) put(e *journalEntry) error {
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(j.dir, ".entry-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), j.path(e.Job.ID)); err != nil {
-		return err
-	}
-	if d, err := os.Open(j.dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return writeSynced(j.path(e.Job.ID), append(data, '\n'))
 }
 
 // unfinished returns the jobs whose result the server may not have,

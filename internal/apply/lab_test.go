@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/patchloop/patchloop/internal/lab"
+	"github.com/patchloop/patchloop/internal/lab/labtest"
 )
 
 // The lab tests change a real Debian 12 root (internal/lab's cached
@@ -20,27 +21,7 @@ import (
 
 func labHost(t *testing.T) *lab.Host {
 	t.Helper()
-	if os.Getenv("PATCHLOOP_LAB") != "1" {
-		t.Skip("lab test: set PATCHLOOP_LAB=1 (needs root, debootstrap and the Debian mirror)")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("PATCHLOOP_LAB=1 but not root")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	base, err := lab.EnsureBase(ctx, lab.DefaultCacheDir(), "bookworm", "amd64", lab.DefaultMirror)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := lab.NewHost(base, t.TempDir(), t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("unmount %s: %v", h.Root, err)
-		}
-	})
+	h := labtest.Host(t)
 	if err := h.WriteFile("/etc/apt/sources.list", "deb http://deb.debian.org/debian bookworm main\n"+
 		"deb http://deb.debian.org/debian-security bookworm-security main\n"); err != nil {
 		t.Fatal(err)

@@ -6,9 +6,9 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/patchloop/patchloop/internal/lab"
+	"github.com/patchloop/patchloop/internal/lab/labtest"
 )
 
 // The lab tests build a real Debian 12 endpoint (debootstrap minbase,
@@ -18,28 +18,7 @@ import (
 
 func labHost(t *testing.T) *lab.Host {
 	t.Helper()
-	if os.Getenv("PATCHLOOP_LAB") != "1" {
-		t.Skip("lab test: set PATCHLOOP_LAB=1 (needs root, debootstrap and the Debian mirror)")
-	}
-	if os.Geteuid() != 0 {
-		t.Fatal("PATCHLOOP_LAB=1 but not root")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
-	defer cancel()
-	base, err := lab.EnsureBase(ctx, lab.DefaultCacheDir(), "bookworm", "amd64", lab.DefaultMirror)
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := lab.NewHost(base, t.TempDir(), t.Name())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("unmount %s: %v", h.Root, err)
-		}
-	})
-	return h
+	return labtest.Host(t)
 }
 
 // bookwormSources writes one-line and deb822 sources: main, updates,
