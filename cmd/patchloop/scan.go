@@ -65,7 +65,7 @@ Exit status: 0 when the scan worked (with or without updates), 1 on any error,
 			client := &http.Client{Timeout: timeout}
 			if isRPMRoot(root) {
 				res, a, err := scanRPM(cmd.Context(), root, as, labels, assessEnv{
-					root: root, cacheDir: cacheDir, offline: offline, client: client, log: log})
+					cacheDir: cacheDir, offline: offline, client: client, log: log})
 				if err != nil {
 					return err
 				}
@@ -85,7 +85,7 @@ Exit status: 0 when the scan worked (with or without updates), 1 on any error,
 				return err
 			}
 			a, err := assessScan(cmd.Context(), res, as, labels, assessEnv{
-				root: root, cacheDir: cacheDir, offline: offline, client: client, log: log})
+				cacheDir: cacheDir, offline: offline, client: client, log: log})
 			if err != nil {
 				return err
 			}
@@ -139,10 +139,10 @@ type assessFlags struct {
 
 // assessEnv is what the assess stage shares with the scan.
 type assessEnv struct {
-	root, cacheDir string
-	offline        bool
-	client         *http.Client
-	log            *slog.Logger
+	cacheDir string
+	offline  bool
+	client   *http.Client
+	log      *slog.Logger
 }
 
 // assessScan assesses a scan's updates: feeds, changelogs, risk, policy.
@@ -190,13 +190,9 @@ func assessScan(ctx context.Context, res *scan.Result, fl assessFlags, labels ma
 	} else if !fl.changelogs {
 		a.Notices = append(a.Notices, "changelogs not read (--changelogs=false): CVEs come from the feeds only")
 	}
-	inv, err := scan.ReadInventory(env.root)
-	if err != nil {
-		return nil, err
-	}
 	host := res.Host.Hostname
 	items, err := intel.NewAssessor(fd, logs).Assess(a.Release, host, labels,
-		intel.Updates(res.Updates, inv.Packages), set, res.Host.ScannedAt)
+		intel.Updates(res.Updates, res.Installed), set, res.Host.ScannedAt)
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,9 @@ type Result struct {
 	// Verified are the verified indexes behind Indexes, for the stages
 	// that read them again (candidate changelogs); not part of the JSON.
 	Verified []repo.Index `json:"-"`
+	// Installed is the dpkg database the scan read, for the stages that
+	// need more of it (installed source versions); not part of the JSON.
+	Installed []deb.InstalledPackage `json:"-"`
 }
 
 // Summary counts what the scan found.
@@ -143,7 +146,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.Indexes = append(res.Indexes, indexInfo(ix))
 	}
 	res.Updates = detect.Updates(in)
-	res.Verified = indexes
+	res.Verified, res.Installed = indexes, inv.Packages
 	res.Summary = summarize(inv.Packages, res.Updates)
 	res.Host.ScannedAt = opts.Now().UTC()
 	if inv.Host.DpkgInterrupted {
