@@ -84,7 +84,7 @@ func (f *Fetcher) localIndexes(ctx context.Context, dir string, s suite, rel *Re
 		if err != nil {
 			return nil, err
 		}
-		ix.Verified = verified
+		ix.Verified, ix.From = verified, dir
 		out = append(out, ix)
 	}
 	return out, nil
@@ -94,8 +94,15 @@ func (f *Fetcher) localIndexes(ctx context.Context, dir string, s suite, rel *Re
 // lists files uncompressed or recompressed (.lz4, .gz, ...) under names
 // the Release does not list; those are checked by decompressing them
 // against the Release entry of the uncompressed Packages.
+//
+// When the caller already holds the content the signed Release names
+// (Fetcher.HaveContent), no local copy is needed, as online: the cache
+// keeps only that content's compact index when it had parsed the content
+// before fetching the Release that names it. Path is then a local copy
+// if there is one, else where the cache would keep the listed file.
 func (f *Fetcher) localIndex(ctx context.Context, dir string, s suite, rel *Release, t target) (Index, error) {
 	stem := filepath.Join(dir, URIToFileName(s.base+"/"+t.base))
+	have := f.haveContent(t.content.SHA256)
 	var problems []error
 	for _, c := range compressions() {
 		if err := ctx.Err(); err != nil {
@@ -106,7 +113,7 @@ func (f *Fetcher) localIndex(ctx context.Context, dir string, s suite, rel *Rele
 			continue
 		}
 		ix := s.index(rel, t, p, c.name, rel.Files[t.base+c.ext])
-		if f.haveContent(ix.SHA256) {
+		if have {
 			return ix, nil
 		}
 		if err := verifyLocal(&ix); err != nil {
@@ -116,11 +123,23 @@ func (f *Fetcher) localIndex(ctx context.Context, dir string, s suite, rel *Rele
 		}
 		return ix, nil
 	}
+	if have {
+		ext, compress, _ := t.pick(rel)
+		f.log().Debug("no local copy, content held already", "source", s.describe(), "index", t.base, "sha256", t.content.SHA256)
+		return s.index(rel, t, stem+ext, compress, rel.Files[t.base+ext]), nil
+	}
 	if len(problems) == 0 {
-		return Index{}, fmt.Errorf("%s: offline: no local copy of %s (looked for %s{,.xz,.gz,.lz4})",
-			s.describe(), t.base, stem)
+		return Index{}, fmt.Errorf("%s: offline: no local copy of %s (looked for %s{,.xz,.gz,.lz4}) and no index of its content (SHA256 %s) held already",
+			s.describe(), t.base, stem, orNone(t.content.SHA256))
 	}
 	return Index{}, errors.Join(problems...)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "not listed"
+	}
+	return s
 }
 
 // verifyLocal checks a local index: by the file hash when the Release

@@ -210,3 +210,53 @@ func TestOfflineRealLists(t *testing.T) {
 		t.Errorf("content: %d bytes, want %d", len(got), ixs[0].Size)
 	}
 }
+
+// TestOfflineCacheHeldContent: the cache holds a Release newer than apt's
+// lists and none of its Packages files, but the caller holds the content
+// those files have (HaveContent). The cache's Release is used, every index
+// naming a hash it lists; apt's older files are not read.
+func TestOfflineCacheHeldContent(t *testing.T) {
+	key := newKey(t, "Repo", testNow.Add(-24*time.Hour), 0)
+	srv, f, src, online, err := fetchRepo(t, repoOpts{key: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.Close()
+	cacheLists := filepath.Join(f.CacheDir, "lists")
+	stale, err := filepath.Glob(filepath.Join(cacheLists, "*_Packages*"))
+	if err != nil || len(stale) == 0 {
+		t.Fatalf("cached Packages files: %v %v", stale, err)
+	}
+	for _, p := range stale {
+		must(t, os.Remove(p))
+	}
+	// apt's lists: an older Release of the same repository and key.
+	older := buildRepo(t, repoOpts{key: key, date: testNow.Add(-2 * time.Hour)})
+	f.Offline = true
+	f.ListsDir = aptLists(t, older, src.URI, map[string]string{"main": "", "contrib": ""})
+	// Held: the contents of the cache's Release (as online).
+	held := map[string]bool{}
+	for _, ix := range online {
+		held[ix.SHA256] = true
+	}
+	f.HaveContent = func(sha string) bool { return held[sha] }
+	ixs, err := f.Fetch(context.Background(), src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ixs) != len(online) {
+		t.Fatalf("offline gave %d indexes, online %d", len(ixs), len(online))
+	}
+	for i, ix := range ixs {
+		if ix.SHA256 != online[i].SHA256 || ix.Release.Date != testNow || !ix.Verified || ix.From != cacheLists {
+			t.Errorf("index %d: %+v, want the cache's Release and hash %s", i, ix, online[i].SHA256)
+		}
+	}
+	// Content not held and no local copy: refused, naming the index.
+	delete(held, online[0].SHA256)
+	_, err = f.Fetch(context.Background(), src)
+	if err == nil || !strings.Contains(err.Error(), "no local copy of main/binary-amd64/Packages") ||
+		!strings.Contains(err.Error(), online[0].SHA256) {
+		t.Errorf("content not held: err = %v", err)
+	}
+}

@@ -64,4 +64,7 @@ type Index struct {
 	FileSHA256 string
 	FileSize   int64
 	Verified   bool // false only for Trusted sources without a valid signature
+	// From is, offline, the directory the Release and this index were
+	// read from (the cache's lists or apt's); empty online.
+	From string
 }

@@ -69,6 +69,9 @@ type IndexInfo struct {
 	SHA256    string `json:"sha256"`
 	Verified  bool   `json:"verified"`
 	Date      string `json:"date,omitempty"`
+	// From, offline, is the directory the Release and indexes were read
+	// from: patchloop's cache or apt's lists. Empty online.
+	From string `json:"from,omitempty"`
 }
 
 // SchemaVersion names the JSON schema of Result.
@@ -115,6 +118,11 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		Progress:        opts.Progress,
 		HaveContent:     func(sha string) bool { return HaveIndexCache(opts.CacheDir, sha) },
 	}
+	if opts.Offline {
+		// A compact index that is there but does not record the hash is
+		// then refused by LoadIndex, naming it, instead of being missed.
+		fetcher.HaveContent = func(sha string) bool { return haveIndexCacheFile(opts.CacheDir, sha) }
+	}
 	indexes, err := FetchAll(ctx, fetcher, RepoSources(sources, archs))
 	if err != nil {
 		return nil, err
@@ -145,6 +153,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		}
 		res.Indexes = append(res.Indexes, indexInfo(ix))
 	}
+	res.Notices = append(res.Notices, offlineNotices(indexes, filepath.Join(fetcher.CacheDir, "lists"))...)
 	res.Updates = detect.Updates(in)
 	res.Verified, res.Installed = indexes, inv.Packages
 	res.Summary = summarize(inv.Packages, res.Updates)
@@ -216,11 +225,42 @@ func PackageFile(ix *repo.Index) detect.PackageFile {
 
 func indexInfo(ix *repo.Index) IndexInfo {
 	info := IndexInfo{URI: ix.Source.URI, Suite: ix.Source.Suite, Component: ix.Component, Arch: ix.Arch,
-		SHA256: ix.SHA256, Verified: ix.Verified}
+		SHA256: ix.SHA256, Verified: ix.Verified, From: ix.From}
 	if !ix.Release.Date.IsZero() {
 		info.Date = ix.Release.Date.UTC().Format(time.RFC3339)
 	}
 	return info
+}
+
+// offlineNotices says, per suite read offline, which Release was used
+// and from where (cacheLists is the cache's, else apt's lists): every
+// index of a suite is verified against that one Release.
+func offlineNotices(indexes []repo.Index, cacheLists string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for i := range indexes {
+		ix := &indexes[i]
+		key := ix.Source.URI + " " + ix.Source.Suite
+		if ix.From == "" || seen[key] {
+			continue
+		}
+		seen[key] = true
+		date := "no date"
+		if !ix.Release.Date.IsZero() {
+			date = ix.Release.Date.UTC().Format(time.RFC3339)
+		}
+		verified := "verified"
+		if !ix.Verified {
+			verified = "NOT verified (trusted=yes)"
+		}
+		from := "apt's lists"
+		if ix.From == cacheLists {
+			from = "patchloop's cache"
+		}
+		out = append(out, fmt.Sprintf("offline: %s %s: Release of %s (%s) and its indexes from %s (%s)",
+			ix.Source.URI, ix.Source.Suite, date, verified, from, ix.From))
+	}
+	return out
 }
 
 func summarize(pkgs []deb.InstalledPackage, updates []detect.Update) Summary {
