@@ -27,6 +27,8 @@ type testServer struct {
 	url, fpr     string
 	dropUploads  atomic.Bool
 	uploadsTried atomic.Int32
+	// resumed counts requests that came over a resumed TLS session.
+	resumed atomic.Int32
 }
 
 func newTestServer(t *testing.T) *testServer {
@@ -45,6 +47,9 @@ func newTestServer(t *testing.T) *testServer {
 	ts := &testServer{srv: srv, st: st, fpr: pki.Fingerprint(srv.CA().Cert)}
 	h := srv.Handler()
 	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS != nil && r.TLS.DidResume {
+			ts.resumed.Add(1)
+		}
 		if r.URL.Path == "/api/v1/agent/inventory" {
 			ts.uploadsTried.Add(1)
 			if ts.dropUploads.Load() {

@@ -3,6 +3,7 @@ package loadgen
 import (
 	"container/heap"
 	"context"
+	"crypto/tls"
 	"errors"
 	"math/rand/v2"
 	"net"
@@ -33,6 +34,7 @@ type namedRecorder struct {
 
 func (g *gen) begin(name string) *phase {
 	g.newConns.Store(0)
+	g.resumed.Store(0)
 	return &phase{g: g, rep: &PhaseReport{Name: name}, start: time.Now(), srv: watchProc(g.cfg.ServerPID, false),
 		db: watchProc(g.cfg.DatabasePID, true), cpu0: selfCPU()}
 }
@@ -45,7 +47,7 @@ func (p *phase) end(ctx context.Context, ops ...namedRecorder) *PhaseReport {
 	r.Seconds = time.Since(p.start).Seconds()
 	r.Server, r.Database = p.srv.done(), p.db.done()
 	r.LoadgenCPU = (selfCPU() - p.cpu0) / r.Seconds
-	r.NewConns = p.g.newConns.Load()
+	r.NewConns, r.Resumed = p.g.newConns.Load(), p.g.resumed.Load()
 	for _, o := range ops {
 		r.Ops = append(r.Ops, o.rec.report(o.op, r.Seconds))
 	}
@@ -59,14 +61,18 @@ func (p *phase) end(ctx context.Context, ops ...namedRecorder) *PhaseReport {
 }
 
 // turn runs one host's requests with a trace that counts the connections
-// they open; with closeConn it closes the connection afterwards, so that
-// the host's next turn opens a new one.
+// they open and those of them that resumed a TLS session; with closeConn
+// it closes the connection afterwards, so that the host's next turn opens
+// a new one.
 func (g *gen) turn(ctx context.Context, closeConn bool, fn func(context.Context)) {
 	var conn net.Conn
 	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
 		conn = info.Conn
 		if !info.Reused {
 			g.newConns.Add(1)
+			if tc, ok := conn.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+				g.resumed.Add(1)
+			}
 		}
 	}})
 	fn(ctx)

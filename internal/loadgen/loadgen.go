@@ -17,8 +17,10 @@
 //     flight allow ("max").
 //
 // Each simulated host keeps its own agent.Client and so its own TLS
-// connection, as real agents do. With Reconnect, each request closes its
-// connection afterwards, so every request pays a TCP and TLS handshake:
+// connection and its own TLS session cache, as real agents do. With
+// Reconnect, each request closes its connection afterwards, so every
+// request pays a TCP handshake and a TLS one, resumed from the host's
+// previous session after its first (as an agent's dropped connection is):
 // the way to simulate more hosts than the process may open descriptors.
 package loadgen
 
@@ -102,8 +104,9 @@ type PhaseReport struct {
 	TargetRate  float64      `json:"target_rate,omitempty"` // paced phases: check-ins per second asked for
 	Ops         []OpReport   `json:"ops"`
 	NewConns    int64        `json:"new_connections"`
-	Overruns    int64        `json:"overruns,omitempty"` // paced: a host's turn came while its last request was still running
-	Missed      int64        `json:"missed,omitempty"`   // paced: turns due before the end that had not started by then
+	Resumed     int64        `json:"resumed_connections"` // of NewConns, those that resumed a TLS session
+	Overruns    int64        `json:"overruns,omitempty"`  // paced: a host's turn came while its last request was still running
+	Missed      int64        `json:"missed,omitempty"`    // paced: turns due before the end that had not started by then
 	LagMS       *Quantiles   `json:"schedule_lag_ms,omitempty"`
 	Server      *ProcUsage   `json:"server,omitempty"`
 	Database    *ProcUsage   `json:"database_server,omitempty"` // CPU only
@@ -130,6 +133,7 @@ type gen struct {
 	hosts    []*simHost
 	start    time.Time
 	newConns atomic.Int64
+	resumed  atomic.Int64
 	metrics  *http.Client
 }
 

@@ -166,6 +166,14 @@ func TestRunAgainstServer(t *testing.T) {
 	if max.Ops[0].OK == 0 || max.NewConns != int64(max.Ops[0].OK) {
 		t.Errorf("max with reconnect: %d check-ins over %d new connections, want one each", max.Ops[0].OK, max.NewConns)
 	}
+	// Each host's first connection of the run is a full handshake (hosts
+	// share no sessions), and each later one resumes that host's session.
+	if inv := r.Phases[0]; inv.NewConns != hosts || inv.Resumed != 0 {
+		t.Errorf("first connections: %d new, %d resumed; want %d, none resumed", inv.NewConns, inv.Resumed, hosts)
+	}
+	if max.Resumed != max.NewConns {
+		t.Errorf("max with reconnect: %d of %d new connections resumed, want all", max.Resumed, max.NewConns)
+	}
 	if stats, _ := st.Stats(ctx); stats.Hosts != hosts {
 		t.Errorf("rerun: %d hosts on the server, want %d", stats.Hosts, hosts)
 	}

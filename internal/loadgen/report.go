@@ -14,7 +14,7 @@ func WriteTable(w io.Writer, r *Report) error {
 	fmt.Fprintf(w, "server %s: %d hosts, %d distinct inventories (%.0f packages on average), connections %s, open-file limit %d\n\n",
 		r.Server, r.Hosts, r.Inventories, r.AvgPackages, r.Connections, r.FileLimit)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\tsecs\top\tok\terrors\trate/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tlag p99 ms\tnew conns\tsrv cpu s\tsrv cores\tsrv rss MB\tdb cores\tloadgen cores\tdb MB\t")
+	fmt.Fprintln(tw, "phase\tsecs\top\tok\terrors\trate/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\tlag p99 ms\tnew conns\tresumed\tsrv cpu s\tsrv cores\tsrv rss MB\tdb cores\tloadgen cores\tdb MB\t")
 	for _, p := range r.Phases {
 		for i, o := range p.Ops {
 			if i > 0 && o.OK == 0 && len(o.Errors) == 0 {
@@ -24,9 +24,9 @@ func WriteTable(w io.Writer, r *Report) error {
 			for _, n := range o.Errors {
 				errs += n
 			}
-			name, secs, lag, conns, srvCPU, srvCores, srvRSS, dbCores, lg, db := "", "", "", "", "", "", "", "", "", ""
+			name, secs, lag, conns, resumed, srvCPU, srvCores, srvRSS, dbCores, lg, db := "", "", "", "", "", "", "", "", "", "", ""
 			if i == 0 {
-				name, secs, conns, lg = p.Name, fmt.Sprintf("%.1f", p.Seconds), fmt.Sprint(p.NewConns), fmt.Sprintf("%.2f", p.LoadgenCPU)
+				name, secs, conns, resumed, lg = p.Name, fmt.Sprintf("%.1f", p.Seconds), fmt.Sprint(p.NewConns), fmt.Sprint(p.Resumed), fmt.Sprintf("%.2f", p.LoadgenCPU)
 				if p.LagMS != nil {
 					lag = fmt.Sprintf("%.1f", p.LagMS.P99)
 				}
@@ -41,8 +41,8 @@ func WriteTable(w io.Writer, r *Report) error {
 				}
 			}
 			l := o.LatencyMS
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-				name, secs, o.Op, o.OK, errs, o.Rate, l.P50, l.P90, l.P99, l.Max, lag, conns, srvCPU, srvCores, srvRSS, dbCores, lg, db)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.0f\t%.2f\t%.2f\t%.2f\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+				name, secs, o.Op, o.OK, errs, o.Rate, l.P50, l.P90, l.P99, l.Max, lag, conns, resumed, srvCPU, srvCores, srvRSS, dbCores, lg, db)
 		}
 	}
 	if err := tw.Flush(); err != nil {

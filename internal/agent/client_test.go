@@ -1,0 +1,138 @@
+package agent
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net/http/httptrace"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/patchloop/patchloop/internal/api"
+)
+
+// connTrace records the TLS state of every new connection the requests
+// made with the returned context open.
+type connTrace struct {
+	mu    sync.Mutex
+	conns []tls.ConnectionState
+}
+
+func (ct *connTrace) context(t *testing.T) context.Context {
+	return httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{GotConn: func(info httptrace.GotConnInfo) {
+		if info.Reused {
+			return
+		}
+		tc, ok := info.Conn.(*tls.Conn)
+		if !ok {
+			t.Errorf("connection %T, want *tls.Conn", info.Conn)
+			return
+		}
+		ct.mu.Lock()
+		ct.conns = append(ct.conns, tc.ConnectionState())
+		ct.mu.Unlock()
+	}})
+}
+
+// last returns the state of the last new connection and forgets them all.
+func (ct *connTrace) last(t *testing.T) tls.ConnectionState {
+	t.Helper()
+	ct.mu.Lock()
+	defer ct.mu.Unlock()
+	if len(ct.conns) == 0 {
+		t.Fatal("no new connection")
+	}
+	cs := ct.conns[len(ct.conns)-1]
+	ct.conns = nil
+	return cs
+}
+
+// A check-in after the connection was dropped resumes the TLS session
+// instead of a full handshake, and the host is still authenticated on
+// the resumed session: by its credential, sent with every request, so a
+// wrong credential or a revoked host is refused on it as on a fresh one.
+func TestReconnectResumesTLSSession(t *testing.T) {
+	ts := newTestServer(t)
+	a := enrolled(t, ts)
+	var ct connTrace
+	ctx := ct.context(t)
+	if err := a.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if cs := ct.last(t); cs.DidResume {
+		t.Fatal("first connection resumed a session it cannot have")
+	}
+	reconnect := func() tls.ConnectionState {
+		t.Helper()
+		a.client.http.CloseIdleConnections()
+		if err := a.Once(ctx); err != nil {
+			t.Fatalf("check-in on a new connection: %v", err)
+		}
+		return ct.last(t)
+	}
+	cs := reconnect()
+	if !cs.DidResume {
+		t.Fatalf("second connection (%s) did a full handshake, want a resumed session", tls.VersionName(cs.Version))
+	}
+	if ts.resumed.Load() == 0 {
+		t.Error("the server saw no request on a resumed session")
+	}
+	t.Logf("resumed over %s", tls.VersionName(cs.Version))
+
+	// A wrong credential over the same client's resumed session.
+	a.client.http.CloseIdleConnections()
+	wrong := *a.client
+	wrong.credential = a.st.Credential + "x"
+	var se *StatusError
+	if _, err := wrong.CheckIn(ctx, checkIn(t, a)); !errors.As(err, &se) || se.Code != 401 {
+		t.Errorf("wrong credential on a resumed session: %v, want 401", err)
+	}
+	if !ct.last(t).DidResume {
+		t.Error("the wrong-credential request did not resume")
+	}
+
+	// A revoked host over a resumed session.
+	if err := ts.st.RevokeHost(context.Background(), a.st.HostID, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	a.client.http.CloseIdleConnections()
+	if err := a.Once(ctx); !errors.As(err, &se) || se.Code != 403 {
+		t.Errorf("revoked host on a resumed session: %v, want 403", err)
+	}
+	if !ct.last(t).DidResume {
+		t.Error("the revoked host's request did not resume")
+	}
+}
+
+// Two clients share no sessions: a new client does a full handshake.
+func TestClientsShareNoSessions(t *testing.T) {
+	ts := newTestServer(t)
+	a := enrolled(t, ts)
+	var ct connTrace
+	ctx := ct.context(t)
+	if err := a.Once(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ct.last(t)
+	other, err := NewClient(ts.url, ts.fpr, a.st.Credential, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.CheckIn(ctx, checkIn(t, a)); err != nil {
+		t.Fatal(err)
+	}
+	if ct.last(t).DidResume {
+		t.Error("a new client resumed another client's session")
+	}
+}
+
+// checkIn is the check-in request a would send.
+func checkIn(t *testing.T, a *Agent) api.CheckInRequest {
+	t.Helper()
+	inv, facts, err := Collect(a.cfg.Root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return api.CheckInRequest{Facts: facts, InventoryHash: inv.Hash()}
+}
