@@ -31,10 +31,14 @@ func (l *loadgenRollout) Create(ctx context.Context) (string, map[string]string,
 	if err := l.admin.call(ctx, "POST", "/api/v1/rollouts", l.spec, &r); err != nil {
 		return "", nil, err
 	}
+	// Create answers the summary; the members come from the status.
+	if err := l.admin.call(ctx, "GET", "/api/v1/rollouts/"+r.ID+"?pins=false&audit=false", nil, &r); err != nil {
+		return "", nil, err
+	}
 	members := map[string]string{}
 	for _, ring := range r.Rings {
 		for _, h := range ring.Members {
-			if len(h.Pins) > 0 {
+			if h.PinCount > 0 {
 				members[h.ID] = ring.Name
 			}
 		}

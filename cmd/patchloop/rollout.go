@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -196,18 +197,53 @@ func rolloutCommandCmd(cf *clientFlags, name, short string) *cobra.Command {
 }
 
 func rolloutStatusCmd(cf *clientFlags) *cobra.Command {
-	return &cobra.Command{Use: "status ID", Short: "A rollout's rings and hosts: phases, versions, durations, exit codes", Args: cobra.ExactArgs(1),
+	var (
+		ring, phase, host string
+		summary, audit    bool
+	)
+	cmd := &cobra.Command{Use: "status ID", Short: "A rollout's rings and hosts: phases, versions, durations, exit codes", Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := cf.client()
 			if err != nil {
 				return err
 			}
+			q := url.Values{}
+			if summary {
+				q.Set("members", "none")
+			}
+			if cf.format != "json" { // the table shows a count of pins
+				q.Set("pins", "false")
+			}
+			if cf.format != "json" && !audit {
+				q.Set("audit", "false")
+			}
+			for k, v := range map[string]string{"ring": ring, "phase": phase, "host": host} {
+				if v != "" {
+					q.Set(k, v)
+				}
+			}
 			var r api.Rollout
-			if err := c.call(cmd.Context(), "GET", "/api/v1/rollouts/"+pathID(args[0]), nil, &r); err != nil {
+			if err := c.call(cmd.Context(), "GET", "/api/v1/rollouts/"+pathID(args[0])+"?"+q.Encode(), nil, &r); err != nil {
 				return err
 			}
-			return printRollout(cf.format, r)
+			if err := printRollout(cf.format, r); err != nil || cf.format == "json" || len(r.Audit) == 0 {
+				return err
+			}
+			fmt.Println()
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tWHAT\tRING\tHOST\tDETAIL")
+			for _, a := range r.Audit {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", a.Seq, a.At.Format(time.RFC3339), a.Actor, a.What, a.Ring, a.Host, oneLine(a.Detail))
+			}
+			return tw.Flush()
 		}}
+	f := cmd.Flags()
+	f.BoolVar(&summary, "summary", false, "rings and counts only, no hosts")
+	f.StringVar(&ring, "ring", "", "only the hosts of this ring")
+	f.StringVar(&phase, "phase", "", "only the hosts in this phase (pending, installing, succeeded, failed, ...)")
+	f.StringVar(&host, "host", "", "only this host (ID or hostname)")
+	f.BoolVar(&audit, "audit", false, "also print the audit log (always in --format json)")
+	return cmd
 }
 
 func rolloutListCmd(cf *clientFlags) *cobra.Command {
@@ -278,7 +314,7 @@ func writeRollout(w io.Writer, r api.Rollout) error {
 		case !ring.Started.IsZero():
 			state = "started " + ring.Started.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "ring %s\t%d hosts, %d failed (budget %d), %s\n", ring.Name, ring.Hosts, ring.Failed, ring.Budget, state)
+		fmt.Fprintf(tw, "ring %s\t%d hosts, %d failed (budget %d), %d waves, %s\n", ring.Name, ring.Hosts, ring.Failed, ring.Budget, ring.Waves, state)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
@@ -308,7 +344,7 @@ func hostRows(ring string, h api.RolloutHost) [][]string {
 		name = h.ID
 	}
 	if len(h.Jobs) == 0 {
-		return [][]string{{ring, name, string(h.Phase), "", "", "", "", "", fmt.Sprintf("%d pins", len(h.Pins)), h.Note}}
+		return [][]string{{ring, name, string(h.Phase), "", "", "", "", "", fmt.Sprintf("%d pins", h.PinCount), h.Note}}
 	}
 	var rows [][]string
 	for _, j := range h.Jobs {

@@ -147,14 +147,18 @@ options:
 	if slices.Sort(frozen); !slices.Equal(frozen, pins) {
 		t.Fatalf("frozen set %v, want the approved %v (left: %+v)", frozen, pins, r.PatchSet.Left)
 	}
-	for _, ring := range r.Rings {
+	var created api.Rollout // create answers the summary; status has the hosts
+	srv.cli(&created, "rollout", "status", r.ID)
+	members := 0
+	for _, ring := range created.Rings {
 		for _, h := range ring.Members {
-			if len(h.Pins) != len(pins) {
+			members++
+			if len(h.Pins) != len(pins) || h.PinCount != len(pins) {
 				t.Errorf("%s in ring %s has pins %v", h.Hostname, ring.Name, h.Pins)
 			}
 		}
 	}
-	if r.Rings[0].Hosts != 2 || r.Rings[1].Hosts != 3 {
+	if r.Rings[0].Hosts != 2 || r.Rings[1].Hosts != 3 || members != 5 {
 		t.Fatalf("rings: %+v", r.Rings)
 	}
 

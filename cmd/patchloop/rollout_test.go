@@ -87,7 +87,7 @@ func TestWriteRollout(t *testing.T) {
 				Members: []api.RolloutHost{
 					{ID: "h2", Hostname: "db1", Phase: "failed", Jobs: []api.RolloutJob{{Kind: "install", State: "done", Result: "failed", Status: "failed",
 						Error: "apt-get install: exit status 100\nmore"}}},
-					{ID: "h3", Phase: "pending", Pins: []apply.Pin{{Package: "jq", Version: "1.6-2.1+deb12u1"}}}}},
+					{ID: "h3", Phase: "pending", PinCount: 1, Pins: []apply.Pin{{Package: "jq", Version: "1.6-2.1+deb12u1"}}}}},
 		}}
 	var b strings.Builder
 	if err := writeRollout(&b, r); err != nil {
@@ -97,8 +97,8 @@ func TestWriteRollout(t *testing.T) {
 	out := strings.Join(strings.Fields(strings.ReplaceAll(b.String(), "\n", " | ")), " ")
 	for _, want := range []string{
 		"status halted | reason ring prod: 1 of 3 hosts failed | patch set ab12 | hosts 1 failed, 1 pending, 1 succeeded",
-		"ring test 1 hosts, 0 failed (budget 0), promoted 2026-11-25T11:05:00Z",
-		"ring prod 2 hosts, 1 failed (budget 0), started 2026-11-25T11:05:00Z",
+		"ring test 1 hosts, 0 failed (budget 0), 0 waves, promoted 2026-11-25T11:05:00Z",
+		"ring prod 2 hosts, 1 failed (budget 0), 0 waves, started 2026-11-25T11:05:00Z",
 		"RING HOST PHASE JOB STATE RESULT DURATION EXIT PACKAGES NOTE",
 		"test web1 succeeded install done succeeded 4.2s 0 jq 1.6-2.1→1.6-2.1+deb12u1 |",
 		"prod db1 failed install done failed apt-get install: exit status 100 |", // the error's first line only

@@ -44,7 +44,8 @@ type RolloutCommand struct {
 }
 
 // Rollout is GET /api/v1/rollouts/{id} (and, without Rings' hosts, the
-// patch set and the audit, an item of GET /api/v1/rollouts).
+// patch set and the audit, an item of GET /api/v1/rollouts). Create and
+// the commands answer it without hosts and audit.
 type Rollout struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name,omitempty"`
@@ -78,7 +79,8 @@ type RolloutHost struct {
 	Hostname      string        `json:"hostname,omitempty"`
 	Phase         rollout.Phase `json:"phase"`
 	Wave          int           `json:"wave,omitempty"`
-	Pins          []apply.Pin   `json:"pins"`
+	PinCount      int           `json:"pin_count"`
+	Pins          []apply.Pin   `json:"pins,omitempty"` // left out with pins=false
 	Finished      *time.Time    `json:"finished,omitempty"`
 	RebootPending bool          `json:"reboot_pending,omitempty"`
 	Note          string        `json:"note,omitempty"`

@@ -86,7 +86,9 @@ type Action struct {
 	Ring string     `json:"ring,omitempty"`
 	Host string     `json:"host,omitempty"`
 	// Key is the job's idempotency key (Key).
-	Key  string      `json:"key,omitempty"`
+	Key string `json:"key,omitempty"`
+	// Pins are the host's pins: those to install, or on a rollback
+	// those the install it undoes installed.
 	Pins []apply.Pin `json:"pins,omitempty"`
 	// Install, on a rollback, is the key of the install to undo (the
 	// agent finds the apply.Record it kept under it).

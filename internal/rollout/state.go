@@ -100,7 +100,7 @@ type HostState struct {
 	ID    string      `json:"id"`
 	Ring  int         `json:"ring"`
 	Group int         `json:"group"` // index in Spec.Groups, -1 for none
-	Pins  []apply.Pin `json:"pins"`
+	Pins  []apply.Pin `json:"pins,omitempty"`
 	Phase Phase       `json:"phase"`
 	// Wave numbers the hosts a ring started in one step, from 1.
 	Wave int   `json:"wave,omitempty"`
@@ -168,14 +168,18 @@ type State struct {
 	Created    time.Time   `json:"created"`
 	Ring       int         `json:"ring"` // the current ring
 	Rings      []RingState `json:"rings"`
-	Hosts      []HostState `json:"hosts"` // by ring, then id
+	Hosts      []HostState `json:"hosts,omitempty"` // by ring, then id
 	Unassigned []string    `json:"unassigned,omitempty"`
 	// Reason says why the rollout is halted, cancelled or paused.
 	Reason string `json:"reason,omitempty"`
 	// Commands are the IDs of the operator commands applied, so that a
 	// command delivered twice is applied once.
 	Commands map[string]bool `json:"commands"`
-	Audit    []Audit         `json:"audit"`
+	// Audit is the history Step adds to; the server stores it apart and
+	// may start each Step with none.
+	Audit []Audit `json:"audit,omitempty"`
+
+	index map[string]int // host ID → place in Hosts, built by host
 }
 
 func (s *State) audit(at time.Time, actor, what, ring, host, detail string) {
@@ -199,14 +203,65 @@ func (s State) clone() State {
 	return c
 }
 
-// host finds a host by id (-1 when it is not in the rollout).
+// host finds a host by id (-1 when it is not in the rollout). Hosts keep
+// their places once New made the state, so the index is built once and
+// shared by clones.
 func (s *State) host(id string) int {
-	for i := range s.Hosts {
-		if s.Hosts[i].ID == id {
-			return i
+	if s.index == nil {
+		s.index = make(map[string]int, len(s.Hosts))
+		for i := range s.Hosts {
+			s.index[s.Hosts[i].ID] = i
 		}
 	}
+	if i, ok := s.index[id]; ok && i < len(s.Hosts) && s.Hosts[i].ID == id {
+		return i
+	}
 	return -1
+}
+
+// Lookup returns a copy of host id's state.
+func (s *State) Lookup(id string) (HostState, bool) {
+	if i := s.host(id); i >= 0 {
+		return s.Hosts[i], true
+	}
+	return HostState{}, false
+}
+
+// Current is the host's running job (false when none runs).
+func (h HostState) Current() (Job, bool) {
+	if j := h.current(); j != nil {
+		return *j, true
+	}
+	return Job{}, false
+}
+
+// ChangedHosts lists the places of the hosts whose state differs between
+// a and b, two states of one rollout (b stepped from a). A state whose
+// hosts differ in number or order changed all of them.
+func ChangedHosts(a, b State) []int {
+	var out []int
+	for i := range b.Hosts {
+		if i >= len(a.Hosts) || !a.Hosts[i].same(&b.Hosts[i]) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// same compares everything but the pins, which never change.
+func (h *HostState) same(o *HostState) bool {
+	if h.ID != o.ID || h.Ring != o.Ring || h.Group != o.Group || h.Phase != o.Phase || h.Wave != o.Wave ||
+		!h.Finished.Equal(o.Finished) || h.RebootPending != o.RebootPending || h.Note != o.Note || len(h.Jobs) != len(o.Jobs) {
+		return false
+	}
+	for i := range h.Jobs {
+		a, b := &h.Jobs[i], &o.Jobs[i]
+		if a.Kind != b.Kind || a.Key != b.Key || !a.Dispatched.Equal(b.Dispatched) || !a.Started.Equal(b.Started) ||
+			!a.Finished.Equal(b.Finished) || a.Result != b.Result || a.Reason != b.Reason {
+			return false
+		}
+	}
+	return true
 }
 
 // Key is the idempotency key of a job: the same (rollout, ring, host,
@@ -241,7 +296,7 @@ func (s *State) dispatch(h *HostState, kind JobKind, key string) Action {
 	case JobReboot:
 		a.Kind = ActionReboot
 	case JobRollback:
-		a.Kind = ActionRollback
+		a.Kind, a.Pins = ActionRollback, h.Pins
 		a.Install = Key(s.Spec.ID, s.Spec.Rings[h.Ring].Name, h.ID, JobInstall)
 	}
 	return a

@@ -135,7 +135,7 @@ func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host)
 		return
 	}
 	if first {
-		s.rolloutResult(r.Context(), r.PathValue("job"))
+		s.rolloutResult(r.Context(), r.PathValue("job"), h.ID)
 	}
 	writeJSON(w, http.StatusOK, map[string]bool{"first": first})
 }

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -80,10 +83,20 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusUnprocessableEntity, "freeze the patch set: %v", err)
 		return
 	}
+	// Hosts of one target, inventory and set of declined packages get
+	// the same pins: one list, shared (the store keeps it once).
 	var hosts []rollout.Host
+	same := map[string][]apply.Pin{}
 	for _, in := range inputs {
-		skip := func(p apply.Pin) bool { return in.declined[p.Package+":"+p.Arch] }
-		hosts = append(hosts, rollout.Host{ID: in.host.ID, Labels: in.host.Labels, Pins: set.HostPins(in.target, in.installed, skip)})
+		declined := slices.Sorted(maps.Keys(in.declined))
+		k := strings.Join(append([]string{in.target.String(), in.host.InventoryHash}, declined...), "\x00")
+		pins, ok := same[k]
+		if !ok {
+			skip := func(p apply.Pin) bool { return in.declined[p.Package+":"+p.Arch] }
+			pins = set.HostPins(in.target, in.installed, skip)
+			same[k] = pins
+		}
+		hosts = append(hosts, rollout.Host{ID: in.host.ID, Labels: in.host.Labels, Pins: pins})
 	}
 	spec := rollout.Spec{ID: newID(), SetHash: set.Hash, Rings: req.Rings, Groups: req.WindowGroups, Options: req.Options.Options}
 	st, err := rollout.New(spec, hosts, now)
@@ -102,14 +115,16 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 	actor := adminOf(r)
 	audit := []store.RolloutAudit{{At: now, Actor: actor, What: "create",
 		Detail: fmt.Sprintf("updates %s, min age %s, %d pins in %d targets, %d left out", req.Updates, minAge, pinCount(set), len(set.Targets), len(set.Left))}}
+	place := make(map[string]int, len(st.Hosts))
+	for i := range st.Hosts {
+		place[st.Hosts[i].ID] = i
+	}
 	for _, in := range inputs {
 		if in.problem == "" {
 			continue
 		}
-		for i := range st.Hosts {
-			if st.Hosts[i].ID == in.host.ID {
-				st.Hosts[i].Note = "not frozen: " + in.problem
-			}
+		if i, ok := place[in.host.ID]; ok {
+			st.Hosts[i].Note = "not frozen: " + in.problem
 		}
 		audit = append(audit, store.RolloutAudit{At: now, Actor: "server", What: "not-frozen", Host: in.host.ID, Detail: in.problem})
 	}
@@ -118,15 +133,31 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 	}
 	reqJSON, _ := json.Marshal(req)
 	setJSON, _ := json.Marshal(set)
-	stJSON, _ := json.Marshal(st)
-	rec := store.Rollout{ID: spec.ID, Name: req.Name, Spec: reqJSON, PatchSet: setJSON, SetHash: set.Hash, State: stJSON,
-		Status: string(st.Status), CreatedAt: now, CreatedBy: actor}
-	if err := s.store.CreateRollout(r.Context(), rec, audit); err != nil {
+	head, err := headJSON(st)
+	if err != nil {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	s.log.Info("rollout created", "rollout", spec.ID, "hosts", len(st.Hosts), "set", set.Hash, "by", actor)
-	s.writeRollout(w, r, spec.ID, http.StatusCreated)
+	all := make([]int, len(st.Hosts))
+	for i := range all {
+		all[i] = i
+	}
+	refs := pinRefs{}
+	rows, lists, err := hostRows(st, all, refs)
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	rec := store.Rollout{ID: spec.ID, Name: req.Name, Spec: reqJSON, PatchSet: setJSON, SetHash: set.Hash, State: head,
+		Status: string(st.Status), CreatedAt: now, CreatedBy: actor}
+	if err := s.store.CreateRollout(r.Context(), rec, rows, lists, audit); err != nil {
+		httpError(w, http.StatusInternalServerError, "%v", err)
+		return
+	}
+	st.Audit = nil
+	s.rolloutStates.Store(spec.ID, &cachedRollout{version: 1, st: st, refs: refs})
+	s.log.Info("rollout created", "rollout", spec.ID, "hosts", len(st.Hosts), "pin lists", len(lists), "set", set.Hash, "by", actor)
+	s.writeRollout(w, r, spec.ID, http.StatusCreated, summaryView)
 }
 
 func pinCount(set rollout.PatchSet) int {
@@ -245,7 +276,7 @@ func (s *Server) hostFreezeInput(ctx context.Context, a *assessment, updates str
 		}
 		for _, f := range hf.Findings {
 			in.candidates = append(in.candidates, rollout.Candidate{Package: f.Package, Arch: f.Arch, Version: f.Candidate,
-				Released: dated(f.Released, *hf.ComputedAt), Verdict: f.Decision.Verdict})
+				Source: f.Source, SourceVersion: f.SourceVersion, Released: dated(f.Released, *hf.ComputedAt), Verdict: f.Decision.Verdict})
 			if f.Decision.Verdict == policy.Declined {
 				in.declined[f.Package+":"+f.Arch] = true
 			}
@@ -276,7 +307,7 @@ func (s *Server) hostFreezeInput(ctx context.Context, a *assessment, updates str
 			continue
 		}
 		in.candidates = append(in.candidates, rollout.Candidate{Package: x.Package, Arch: x.Arch, Version: x.Candidate,
-			Released: dated(time.Time{}, u.ComputedAt), Verdict: policy.Approved})
+			Source: x.Source, SourceVersion: x.SourceVersion, Released: dated(time.Time{}, u.ComputedAt), Verdict: policy.Approved})
 	}
 	return nil
 }
@@ -291,7 +322,7 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) {
 	}
 	out := []api.Rollout{}
 	for _, rec := range list {
-		v, err := s.rolloutView(r.Context(), rec, false)
+		v, err := s.rolloutView(r.Context(), rec, rolloutViewOpts{})
 		if err != nil {
 			httpError(w, http.StatusInternalServerError, "%v", err)
 			return
@@ -301,17 +332,67 @@ func (s *Server) listRollouts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) showRollout(w http.ResponseWriter, r *http.Request) {
-	s.writeRollout(w, r, r.PathValue("id"), http.StatusOK)
+// rolloutViewOpts says what a rollout's view shows besides its summary.
+type rolloutViewOpts struct {
+	detail  bool // the request and the patch set
+	audit   bool
+	members bool // the hosts, as filtered by ring, phase and host
+	pins    bool // each member's pins
+	ring    string
+	phase   string
+	host    string
 }
 
-func (s *Server) writeRollout(w http.ResponseWriter, r *http.Request, id string, code int) {
+// summaryView is what create and the commands answer: a rollout of
+// 100,000 hosts has too many members to send back each time.
+var summaryView = rolloutViewOpts{detail: true}
+
+// showRollout is GET /api/v1/rollouts/{id}. Query parameters:
+// members=all (default) or none; pins=false leaves each member's pins
+// out (pin_count stays); audit=false leaves the audit out; ring, phase
+// and host keep only the members that match.
+func (s *Server) showRollout(w http.ResponseWriter, r *http.Request) {
+	opts := rolloutViewOpts{detail: true, audit: true, members: true, pins: true}
+	q := r.URL.Query()
+	for k, vs := range q {
+		v := vs[len(vs)-1]
+		var bad bool
+		switch k {
+		case "members":
+			opts.members, bad = v == "all", v != "all" && v != "none"
+		case "pins", "audit":
+			b, err := strconv.ParseBool(v)
+			bad = err != nil
+			if k == "pins" {
+				opts.pins = b
+			} else {
+				opts.audit = b
+			}
+		case "ring":
+			opts.ring = v
+		case "phase":
+			opts.phase = v
+		case "host":
+			opts.host = v
+		default:
+			httpError(w, http.StatusBadRequest, "unknown query parameter %q (members, pins, audit, ring, phase, host)", k)
+			return
+		}
+		if bad {
+			httpError(w, http.StatusBadRequest, "query parameter %s=%q: want members=all|none, pins and audit true|false", k, v)
+			return
+		}
+	}
+	s.writeRollout(w, r, r.PathValue("id"), http.StatusOK, opts)
+}
+
+func (s *Server) writeRollout(w http.ResponseWriter, r *http.Request, id string, code int, opts rolloutViewOpts) {
 	rec, err := s.store.Rollout(r.Context(), id)
 	if err != nil {
 		s.storeAction(w, err)
 		return
 	}
-	v, err := s.rolloutView(r.Context(), rec, true)
+	v, err := s.rolloutView(r.Context(), rec, opts)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return
@@ -338,86 +419,127 @@ func (s *Server) rolloutCommand(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev := rollout.Event{Type: cmd, ID: newID(), Actor: adminOf(r), Reason: body.Reason}
-	prev, next, err := s.stepRollout(r.Context(), id, ev)
+	_, next, err := s.stepRollout(r.Context(), id, ev)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
-	for _, a := range next.Audit[min(len(prev.Audit), len(next.Audit)):] {
+	for _, a := range next.Audit {
 		if a.What == "rejected "+string(cmd) && a.Actor == ev.Actor {
 			httpError(w, http.StatusConflict, "%s: %s", cmd, a.Detail)
 			return
 		}
 	}
 	s.log.Info("rollout "+string(cmd), "rollout", id, "by", ev.Actor, "reason", body.Reason)
-	s.writeRollout(w, r, id, http.StatusOK)
+	s.writeRollout(w, r, id, http.StatusOK, summaryView)
 }
 
-// rolloutView renders a rollout; detail adds its hosts, patch set,
-// request and audit.
-func (s *Server) rolloutView(ctx context.Context, rec store.Rollout, detail bool) (api.Rollout, error) {
-	var st rollout.State
-	if err := json.Unmarshal(rec.State, &st); err != nil {
+// rolloutView renders a rollout as opts say.
+func (s *Server) rolloutView(ctx context.Context, rec store.Rollout, opts rolloutViewOpts) (api.Rollout, error) {
+	var head rollout.State
+	if err := json.Unmarshal(rec.State, &head); err != nil {
 		return api.Rollout{}, fmt.Errorf("stored state of rollout %s: %w", rec.ID, err)
 	}
-	v := api.Rollout{ID: rec.ID, Name: rec.Name, Status: string(st.Status), Reason: st.Reason, SetHash: rec.SetHash,
+	v := api.Rollout{ID: rec.ID, Name: rec.Name, Status: string(head.Status), Reason: head.Reason, SetHash: rec.SetHash,
 		Version: rec.Version, CreatedAt: rec.CreatedAt, CreatedBy: rec.CreatedBy, UpdatedAt: rec.UpdatedAt,
-		Hosts: map[string]int{}, Unassigned: st.Unassigned}
-	if st.Ring < len(st.Rings) {
-		v.Ring = st.Rings[st.Ring].Name
+		Hosts: map[string]int{}, Unassigned: head.Unassigned}
+	if head.Ring < len(head.Rings) {
+		v.Ring = head.Rings[head.Ring].Name
 	}
-	for _, h := range st.Hosts {
-		v.Hosts[string(h.Phase)]++
-	}
-	for _, rs := range st.Rings {
+	for _, rs := range head.Rings {
 		v.Rings = append(v.Rings, api.RolloutRing{RingState: rs})
 	}
-	if !detail {
-		return v, nil
+	if len(head.Hosts) > 0 { // stored before rollout_hosts
+		for _, h := range head.Hosts {
+			v.Hosts[string(h.Phase)]++
+		}
+	} else {
+		phases, err := s.store.RolloutPhases(ctx, rec.ID)
+		if err != nil {
+			return v, err
+		}
+		v.Hosts = phases
 	}
-	var req api.CreateRolloutRequest
-	if err := json.Unmarshal(rec.Spec, &req); err == nil {
-		v.Request = &req
+	if opts.detail {
+		var req api.CreateRolloutRequest
+		if err := json.Unmarshal(rec.Spec, &req); err == nil {
+			v.Request = &req
+		}
+		var set rollout.PatchSet
+		if err := json.Unmarshal(rec.PatchSet, &set); err != nil {
+			return v, fmt.Errorf("stored patch set of rollout %s: %w", rec.ID, err)
+		}
+		if err := set.Verify(); err != nil {
+			return v, fmt.Errorf("rollout %s: %w", rec.ID, err)
+		}
+		v.PatchSet = &set
 	}
-	var set rollout.PatchSet
-	if err := json.Unmarshal(rec.PatchSet, &set); err != nil {
-		return v, fmt.Errorf("stored patch set of rollout %s: %w", rec.ID, err)
+	if opts.audit {
+		audit, err := s.store.RolloutAudit(ctx, rec.ID)
+		if err != nil {
+			return v, err
+		}
+		for _, a := range audit {
+			v.Audit = append(v.Audit, api.RolloutAudit{Seq: a.Seq, At: a.At, Actor: a.Actor, What: a.What, Ring: a.Ring, Host: a.Host, Detail: a.Detail})
+		}
 	}
-	if err := set.Verify(); err != nil {
-		return v, fmt.Errorf("rollout %s: %w", rec.ID, err)
+	if opts.members {
+		if err := s.rolloutMembers(ctx, rec.ID, &v, opts); err != nil {
+			return v, err
+		}
 	}
-	v.PatchSet = &set
-	jobs, err := s.store.RolloutJobs(ctx, rec.ID)
+	return v, nil
+}
+
+// rolloutMembers adds the hosts opts selects to their rings in v.
+func (s *Server) rolloutMembers(ctx context.Context, id string, v *api.Rollout, opts rolloutViewOpts) error {
+	l, err := s.loadRollout(ctx, id)
 	if err != nil {
-		return v, err
+		return err
 	}
-	byKey := map[string]store.RolloutJobRef{}
+	st := l.st
+	jobs, err := s.store.RolloutJobs(ctx, id)
+	if err != nil {
+		return err
+	}
+	byHost := map[string][]store.RolloutJobRef{}
 	for _, j := range jobs {
-		byKey[j.Key] = j
+		byHost[j.HostJob.HostID] = append(byHost[j.HostJob.HostID], j)
 	}
 	names, err := s.hostnames(ctx)
 	if err != nil {
-		return v, err
+		return err
 	}
 	for _, h := range st.Hosts {
-		hv := api.RolloutHost{ID: h.ID, Hostname: names[h.ID], Phase: h.Phase, Wave: h.Wave, Pins: nonNil(h.Pins),
+		if (opts.ring != "" && st.Rings[h.Ring].Name != opts.ring) || (opts.phase != "" && string(h.Phase) != opts.phase) ||
+			(opts.host != "" && h.ID != opts.host && names[h.ID] != opts.host) {
+			continue
+		}
+		hv := api.RolloutHost{ID: h.ID, Hostname: names[h.ID], Phase: h.Phase, Wave: h.Wave, PinCount: len(h.Pins),
 			RebootPending: h.RebootPending, Note: h.Note}
+		if opts.pins {
+			hv.Pins = nonNil(h.Pins)
+		}
 		if !h.Finished.IsZero() {
 			t := h.Finished
 			hv.Finished = &t
 		}
+		byKey := map[string]store.RolloutJobRef{}
+		for _, rj := range byHost[h.ID] {
+			byKey[rj.Key] = rj
+		}
 		seen := map[string]bool{}
 		for _, j := range h.Jobs {
-			jv := api.RolloutJob{Kind: string(j.Kind), Key: j.Key, JobID: rolloutJobID(j.Key), Dispatched: j.Dispatched,
-				Result: j.Result, Reason: j.Reason}
+			jv := api.RolloutJob{Kind: string(j.Kind), Key: j.Key, Dispatched: j.Dispatched, Result: j.Result, Reason: j.Reason}
 			if rj, ok := byKey[j.Key]; ok {
+				jv.JobID = rj.HostJob.JobID
 				fillJob(&jv, rj)
 			}
 			seen[j.Key] = true
 			hv.Jobs = append(hv.Jobs, jv)
 		}
-		for _, rj := range jobs { // plans and manual rollbacks
-			if rj.HostJob.HostID != h.ID || seen[rj.Key] {
+		for _, rj := range byHost[h.ID] { // plans and manual rollbacks
+			if seen[rj.Key] {
 				continue
 			}
 			jv := api.RolloutJob{Kind: extraKind(rj), Key: rj.Key, JobID: rj.HostJob.JobID, Dispatched: rj.CreatedAt}
@@ -426,14 +548,7 @@ func (s *Server) rolloutView(ctx context.Context, rec store.Rollout, detail bool
 		}
 		v.Rings[h.Ring].Members = append(v.Rings[h.Ring].Members, hv)
 	}
-	audit, err := s.store.RolloutAudit(ctx, rec.ID)
-	if err != nil {
-		return v, err
-	}
-	for _, a := range audit {
-		v.Audit = append(v.Audit, api.RolloutAudit{Seq: a.Seq, At: a.At, Actor: a.Actor, What: a.What, Ring: a.Ring, Host: a.Host, Detail: a.Detail})
-	}
-	return v, nil
+	return nil
 }
 
 // extraKind names a job the engine did not dispatch by its key's end.

@@ -30,11 +30,12 @@ func (s *Server) rolloutPlan(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	id := r.PathValue("id")
-	rec, st, err := s.loadRollout(ctx, id)
+	l, err := s.loadRollout(ctx, id)
 	if err != nil {
 		s.storeAction(w, err)
 		return
 	}
+	rec, st := l.rec, l.st
 	var req api.CreateRolloutRequest
 	if err := json.Unmarshal(rec.Spec, &req); err != nil {
 		httpError(w, http.StatusInternalServerError, "stored request of rollout %s: %v", id, err)
@@ -47,14 +48,20 @@ func (s *Server) rolloutPlan(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.cfg.Now()
 	var jobs []store.RolloutJob
+	refs, stored := pinRefs{}, map[string]bool{}
 	for _, h := range st.Hosts {
-		key := rollout.Key(id, st.Rings[h.Ring].Name, h.ID, planKind)
+		ring := st.Rings[h.Ring].Name
+		key := rollout.Key(id, ring, h.ID, planKind)
 		if len(h.Pins) == 0 || have[key].Key != "" {
 			continue
 		}
-		raw := api.Raw(api.PlanParams{Packages: h.Pins})
-		jobs = append(jobs, store.RolloutJob{Key: key, HostID: h.ID, Ring: st.Rings[h.Ring].Name,
-			Job: store.Job{ID: rolloutJobID(key), Kind: api.JobPlan, Params: raw, CreatedAt: now, CreatedBy: "rollout " + id}})
+		// Hosts of a ring with the same pins share a plan job.
+		j := store.RolloutJob{Key: key, HostID: h.ID, Ring: ring, Seen: store.SeenAll,
+			Job: store.Job{ID: sharedJobID(id, ring, planKind, refs.ref(h.Pins)), Kind: api.JobPlan, CreatedAt: now, CreatedBy: "rollout " + id}}
+		if !stored[j.Job.ID] {
+			stored[j.Job.ID], j.Job.Params = true, api.Raw(api.PlanParams{Packages: h.Pins})
+		}
+		jobs = append(jobs, j)
 	}
 	if len(jobs) > 0 {
 		audit := []store.RolloutAudit{{At: now, Actor: adminOf(r), What: "plan", Detail: fmt.Sprintf("plan jobs for %d hosts", len(jobs))}}
@@ -147,11 +154,12 @@ func (s *Server) rolloutRollback(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx := r.Context()
 	id := r.PathValue("id")
-	_, st, err := s.loadRollout(ctx, id)
+	l, err := s.loadRollout(ctx, id)
 	if err != nil {
 		s.storeAction(w, err)
 		return
 	}
+	st := l.st
 	if st.Status == rollout.StatusRunning || st.Status == rollout.StatusCreated {
 		httpError(w, http.StatusConflict, "rollout is %s: pause or cancel it before rolling back", st.Status)
 		return
@@ -191,9 +199,9 @@ func (s *Server) rolloutRollback(w http.ResponseWriter, r *http.Request) {
 			out.Skipped = append(out.Skipped, one)
 			continue
 		}
-		raw := api.Raw(api.RollbackParams{InstallJob: rolloutJobID(install)})
+		raw := api.Raw(api.RollbackParams{InstallJob: have[install].HostJob.JobID})
 		one.JobID = rolloutJobID(key)
-		jobs = append(jobs, store.RolloutJob{Key: key, HostID: h.ID, Ring: ring,
+		jobs = append(jobs, store.RolloutJob{Key: key, HostID: h.ID, Ring: ring, Seen: store.SeenAll,
 			Job: store.Job{ID: one.JobID, Kind: api.JobRollback, Params: raw, CreatedAt: now, CreatedBy: actor}})
 		audit = append(audit, store.RolloutAudit{At: now, Actor: actor, What: "rollback", Ring: ring, Host: h.ID, Detail: req.Reason})
 		out.Queued = append(out.Queued, one)

@@ -32,70 +32,229 @@ func rolloutJobID(key string) string {
 	return "ro-" + hex.EncodeToString(sum[:12])
 }
 
+// sharedJobID is the ID of a job the hosts of one ring share because
+// they get the same parameters: the same pins (named by pinsRef) or none.
+// It stays the same for the same (rollout, ring, kind, pins), so a host
+// is handed it at most once (a host has one ring and one key per kind).
+func sharedJobID(rolloutID, ring, kind, pins string) string {
+	return rolloutJobID(rolloutID + "/" + ring + "/" + kind + "/" + pins)
+}
+
+// pinsRef names a list of pins by the SHA-256 of its JSON; an empty list
+// is "".
+func pinsRef(pins []apply.Pin) (string, []byte) {
+	if len(pins) == 0 {
+		return "", nil
+	}
+	b, _ := json.Marshal(pins) // pins always marshal
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:]), b
+}
+
+// pinRefs names pin lists by the list's first element: hosts that share
+// a list share its backing array (the freeze hands out one slice per
+// distinct list, and loading decodes each stored list once), so each
+// list is hashed once.
+type pinRefs map[pinsKey]string
+
+type pinsKey struct {
+	first *apply.Pin
+	n     int
+}
+
+func (r pinRefs) ref(pins []apply.Pin) string {
+	if len(pins) == 0 {
+		return ""
+	}
+	k := pinsKey{&pins[0], len(pins)}
+	if ref, ok := r[k]; ok {
+		return ref
+	}
+	ref, _ := pinsRef(pins)
+	r[k] = ref
+	return ref
+}
+
+// cachedRollout is a rollout's state at a stored version. States are
+// never modified (Step copies), so readers share them without a lock;
+// refs is used by steps only, under the rollout's lock.
+type cachedRollout struct {
+	version int
+	st      rollout.State // without audit
+	refs    pinRefs
+}
+
 // rolloutLock serialises the steps of one rollout in this process.
 func (s *Server) rolloutLock(id string) *sync.Mutex {
 	mu, _ := s.rolloutLocks.LoadOrStore(id, &sync.Mutex{})
 	return mu.(*sync.Mutex)
 }
 
-// loadRollout reads a rollout and its state.
-func (s *Server) loadRollout(ctx context.Context, id string) (store.Rollout, rollout.State, error) {
-	r, err := s.store.Rollout(ctx, id)
+// loadedRollout is a rollout's record and state (without audit).
+type loadedRollout struct {
+	rec  store.Rollout
+	st   rollout.State
+	refs pinRefs
+	// legacy is set when the stored state still holds its hosts inline
+	// (written before rollout_hosts): the next save moves them to rows.
+	legacy bool
+}
+
+// loadRollout reads a rollout's record and its state: from this
+// process's cache when the stored version is the cached one, else from
+// the head row and the host rows.
+func (s *Server) loadRollout(ctx context.Context, id string) (loadedRollout, error) {
+	rec, err := s.store.Rollout(ctx, id)
 	if err != nil {
-		return r, rollout.State{}, err
+		return loadedRollout{rec: rec}, err
 	}
-	var st rollout.State
-	if err := json.Unmarshal(r.State, &st); err != nil {
-		return r, st, fmt.Errorf("stored state of rollout %s: %w", id, err)
+	l := loadedRollout{rec: rec}
+	if c, ok := s.rolloutStates.Load(id); ok {
+		if c := c.(*cachedRollout); c.version == rec.Version {
+			l.st, l.refs = c.st, c.refs
+			return l, nil
+		}
 	}
-	return r, st, nil
+	if err := json.Unmarshal(rec.State, &l.st); err != nil {
+		return l, fmt.Errorf("stored state of rollout %s: %w", id, err)
+	}
+	l.st.Audit, l.refs = nil, pinRefs{}
+	if len(l.st.Hosts) > 0 {
+		l.legacy = true
+		return l, nil
+	}
+	rows, lists, err := s.store.RolloutHosts(ctx, id)
+	if err != nil {
+		return l, err
+	}
+	pins := map[string][]apply.Pin{"": nil}
+	for _, p := range lists {
+		var list []apply.Pin
+		if err := json.Unmarshal(p.Pins, &list); err != nil {
+			return l, fmt.Errorf("stored pins %s of rollout %s: %w", p.Hash, id, err)
+		}
+		if ref, _ := pinsRef(list); ref != p.Hash {
+			return l, fmt.Errorf("stored pins %s of rollout %s: content hashes to %s", p.Hash, id, ref)
+		}
+		pins[p.Hash] = list
+		if len(list) > 0 {
+			l.refs[pinsKey{&list[0], len(list)}] = p.Hash
+		}
+	}
+	l.st.Hosts = make([]rollout.HostState, len(rows))
+	for i, row := range rows {
+		h := &l.st.Hosts[i]
+		list, ok := pins[row.Pins]
+		switch {
+		case row.Idx != i:
+			return l, fmt.Errorf("stored hosts of rollout %s: row %d is host %d", id, i, row.Idx)
+		case !ok:
+			return l, fmt.Errorf("stored host %s of rollout %s: no pins %s", row.HostID, id, row.Pins)
+		}
+		if err := json.Unmarshal(row.State, h); err != nil || h.ID != row.HostID {
+			return l, fmt.Errorf("stored host %s of rollout %s: %v", row.HostID, id, errors.Join(err, fmt.Errorf("state of host %q", h.ID)))
+		}
+		h.Pins = list
+	}
+	s.rolloutStates.Store(id, &cachedRollout{version: rec.Version, st: l.st, refs: l.refs})
+	return l, nil
+}
+
+// hostRows are the rows of the hosts at idx of st, with the pin lists
+// they name.
+func hostRows(st rollout.State, idx []int, refs pinRefs) ([]store.RolloutHost, []store.RolloutPins, error) {
+	rows := make([]store.RolloutHost, 0, len(idx))
+	var lists []store.RolloutPins
+	seen := map[string]bool{"": true}
+	for _, i := range idx {
+		h := st.Hosts[i]
+		ref := refs.ref(h.Pins)
+		if !seen[ref] {
+			seen[ref] = true
+			_, b := pinsRef(h.Pins)
+			lists = append(lists, store.RolloutPins{Hash: ref, Pins: b})
+		}
+		h.Pins = nil
+		b, err := json.Marshal(h)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, store.RolloutHost{Idx: i, HostID: h.ID, Pins: ref, Phase: string(h.Phase), State: b})
+	}
+	return rows, lists, nil
+}
+
+// headJSON is a state without its hosts and audit, as the rollout's row
+// keeps it.
+func headJSON(st rollout.State) ([]byte, error) {
+	st.Hosts, st.Audit = nil, nil
+	return json.Marshal(st)
 }
 
 // stepRollout applies commands and every stored result the state has not
-// seen, at the server's clock, and saves the outcome. A concurrent save
-// by another replica makes it start over from the stored state.
-// It returns the state before and after the step.
+// seen, at the server's clock, and saves the outcome: the rollout's row,
+// the rows of the hosts that changed, the jobs of the actions and what
+// the step saw of jobs, in one transaction. A concurrent save by another
+// replica makes it start over from the stored state. It returns the
+// state before and after the step; the audit of the state after is the
+// step's.
 func (s *Server) stepRollout(ctx context.Context, id string, commands ...rollout.Event) (rollout.State, rollout.State, error) {
 	mu := s.rolloutLock(id)
 	mu.Lock()
 	defer mu.Unlock()
 	for attempt := 0; ; attempt++ {
-		r, st, err := s.loadRollout(ctx, id)
+		l, err := s.loadRollout(ctx, id)
+		st := l.st
 		if err != nil {
 			return st, st, err
 		}
-		events, err := s.resultEvents(ctx, id, &st)
+		events, seen, err := s.resultEvents(ctx, id, &st)
 		if err != nil {
 			return st, st, err
 		}
 		now := s.cfg.Now()
 		next, acts := rollout.Step(st, append(events, commands...), now)
-		state, err := json.Marshal(next)
+		head, err := headJSON(next)
 		if err != nil {
 			return st, st, err
 		}
-		if len(acts) == 0 && string(state) == string(r.State) {
+		changed := rollout.ChangedHosts(st, next)
+		if l.legacy {
+			changed = make([]int, len(next.Hosts))
+			for i := range changed {
+				changed[i] = i
+			}
+		}
+		if len(acts) == 0 && len(changed) == 0 && len(seen) == 0 && len(next.Audit) == 0 && string(head) == string(l.rec.State) {
 			return st, st, nil // nothing happened: do not count a version
 		}
 		var req api.CreateRolloutRequest
-		if err := json.Unmarshal(r.Spec, &req); err != nil {
+		if err := json.Unmarshal(l.rec.Spec, &req); err != nil {
 			return st, st, fmt.Errorf("stored request of rollout %s: %w", id, err)
 		}
-		jobs, err := actionJobs(id, req.Options, acts, now)
+		jobs, err := actionJobs(id, req.Options, acts, l.refs, now)
+		if err != nil {
+			return st, st, err
+		}
+		rows, lists, err := hostRows(next, changed, l.refs)
 		if err != nil {
 			return st, st, err
 		}
 		var audit []store.RolloutAudit
-		for _, a := range next.Audit[min(len(st.Audit), len(next.Audit)):] {
+		for _, a := range next.Audit {
 			audit = append(audit, store.RolloutAudit{At: a.At, Actor: a.Actor, What: a.What, Ring: a.Ring, Host: a.Host, Detail: a.Detail})
 		}
-		_, queued, err := s.store.SaveRolloutStep(ctx, id, r.Version, state, string(next.Status), now, jobs, audit)
+		version, queued, err := s.store.SaveRolloutStep(ctx, id, store.RolloutStep{Version: l.rec.Version, State: head,
+			Status: string(next.Status), At: now, Hosts: rows, Pins: lists, Jobs: jobs, Seen: seen, Audit: audit})
 		if errors.Is(err, store.ErrConflict) && attempt < 10 {
 			continue
 		}
 		if err != nil {
 			return st, st, err
 		}
+		cached := next
+		cached.Audit = nil
+		s.rolloutStates.Store(id, &cachedRollout{version: version, st: cached, refs: l.refs})
 		for _, a := range acts {
 			switch a.Kind {
 			case rollout.ActionHalt, rollout.ActionPromote, rollout.ActionComplete:
@@ -109,74 +268,82 @@ func (s *Server) stepRollout(ctx context.Context, id string, commands ...rollout
 	}
 }
 
-// actionJobs turns the dispatch actions into queue jobs.
-func actionJobs(id string, opts api.RolloutOptions, acts []rollout.Action, now time.Time) ([]store.RolloutJob, error) {
+// actionJobs turns the dispatch actions into queue jobs. Hosts of a ring
+// with the same pins share their install and rollback jobs, all hosts
+// of a ring its reboot job: the job's row and parameters are stored
+// once, each host has its own state and result.
+func actionJobs(id string, opts api.RolloutOptions, acts []rollout.Action, refs pinRefs, now time.Time) ([]store.RolloutJob, error) {
 	var jobs []store.RolloutJob
+	checked := map[string]bool{}
 	for _, a := range acts {
 		var (
-			kind   string
-			params any
+			kind, jobID string
+			params      any
 		)
 		switch a.Kind {
 		case rollout.ActionInstall:
-			kind, params = api.JobInstall, api.InstallParams{Packages: a.Pins, AllowRemovals: opts.AllowRemovals, LockTimeoutSeconds: opts.LockTimeoutSeconds}
+			kind, jobID = api.JobInstall, sharedJobID(id, a.Ring, api.JobInstall, refs.ref(a.Pins))
+			params = api.InstallParams{Packages: a.Pins, AllowRemovals: opts.AllowRemovals, LockTimeoutSeconds: opts.LockTimeoutSeconds}
 		case rollout.ActionReboot:
-			kind, params = api.JobReboot, api.RebootParams{IfRequired: true}
+			kind, jobID, params = api.JobReboot, sharedJobID(id, a.Ring, api.JobReboot, ""), api.RebootParams{IfRequired: true}
 		case rollout.ActionRollback:
-			kind, params = api.JobRollback, api.RollbackParams{InstallJob: rolloutJobID(a.Install), LockTimeoutSeconds: opts.LockTimeoutSeconds}
+			ref := refs.ref(a.Pins)
+			kind, jobID = api.JobRollback, sharedJobID(id, a.Ring, api.JobRollback, ref)
+			params = api.RollbackParams{InstallJob: sharedJobID(id, a.Ring, api.JobInstall, ref), LockTimeoutSeconds: opts.LockTimeoutSeconds}
 		default:
 			continue
 		}
-		raw := api.Raw(params)
-		if _, err := api.ParseJobParams(kind, raw); err != nil {
-			return nil, fmt.Errorf("rollout %s: %s job of host %s: %w", id, kind, a.Host, err)
+		j := store.RolloutJob{Key: a.Key, HostID: a.Host, Ring: a.Ring,
+			Job: store.Job{ID: jobID, Kind: kind, CreatedAt: now, CreatedBy: "rollout " + id}}
+		if !checked[jobID] {
+			// The first host's copy is the one stored.
+			raw := api.Raw(params)
+			if _, err := api.ParseJobParams(kind, raw); err != nil {
+				return nil, fmt.Errorf("rollout %s: %s job of host %s: %w", id, kind, a.Host, err)
+			}
+			checked[jobID], j.Job.Params = true, raw
 		}
-		jobs = append(jobs, store.RolloutJob{Key: a.Key, HostID: a.Host, Ring: a.Ring,
-			Job: store.Job{ID: rolloutJobID(a.Key), Kind: kind, Params: raw, CreatedAt: now, CreatedBy: "rollout " + id}})
+		jobs = append(jobs, j)
 	}
 	return jobs, nil
 }
 
-// resultEvents reads the queue's answers to the hosts' current jobs: a
-// stored result becomes the event the engine waits for, a job handed out
-// becomes "started", a revoked host's job "lost".
-func (s *Server) resultEvents(ctx context.Context, id string, st *rollout.State) ([]rollout.Event, error) {
-	current := map[string]rollout.Job{} // key → job
-	for _, h := range st.Hosts {
-		if n := len(h.Jobs); n > 0 && h.Jobs[n-1].Result == "" {
-			current[h.Jobs[n-1].Key] = h.Jobs[n-1]
-		}
-	}
-	if len(current) == 0 {
-		return nil, nil
-	}
-	jobs, err := s.store.RolloutJobs(ctx, id)
+// resultEvents reads the queue's news of the rollout's jobs: a stored
+// result of a host's current job becomes the event the engine waits for,
+// its job handed out becomes "started", a revoked host's job "lost".
+// seen says, by key, what the step has then seen of each job read.
+func (s *Server) resultEvents(ctx context.Context, id string, st *rollout.State) ([]rollout.Event, map[string]int, error) {
+	ups, err := s.store.RolloutJobUpdates(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var events []rollout.Event
-	for _, rj := range jobs {
-		j, ok := current[rj.Key]
-		if !ok {
-			continue
-		}
-		hj := rj.HostJob
-		if hj.State == store.JobDone {
-			events = append(events, resultEvent(rj))
-			continue
-		}
-		h, err := s.store.Host(ctx, hj.HostID)
+	seen := map[string]int{}
+	for _, u := range ups {
+		hj := u.HostJob
+		h, _ := st.Lookup(hj.HostID)
+		j, ok := h.Current()
+		current := ok && j.Key == u.Key
 		switch {
-		case err != nil:
-			return nil, err
-		case !h.RevokedAt.IsZero():
-			events = append(events, rollout.Event{Type: rollout.EventLost, Host: hj.HostID, Key: rj.Key, At: h.RevokedAt,
-				Reason: "host revoked"})
-		case hj.State == store.JobLeased && j.Started.IsZero():
-			events = append(events, rollout.Event{Type: rollout.EventStarted, Host: hj.HostID, Key: rj.Key})
+		case hj.State == store.JobDone:
+			if current {
+				events = append(events, resultEvent(u.RolloutJobRef))
+			}
+			seen[u.Key] = store.SeenAll
+		case !u.HostRevokedAt.IsZero():
+			if current {
+				events = append(events, rollout.Event{Type: rollout.EventLost, Host: hj.HostID, Key: u.Key, At: u.HostRevokedAt,
+					Reason: "host revoked"})
+			}
+			seen[u.Key] = store.SeenAll
+		case hj.State == store.JobLeased:
+			if current && j.Started.IsZero() {
+				events = append(events, rollout.Event{Type: rollout.EventStarted, Host: hj.HostID, Key: u.Key})
+			}
+			seen[u.Key] = store.SeenStarted
 		}
 	}
-	return events, nil
+	return events, seen, nil
 }
 
 // resultEvent reads an agent's result as the engine's event.
@@ -260,13 +427,16 @@ func (s *Server) ResumeRollouts(ctx context.Context) error {
 	}
 	var errs []error
 	for _, r := range list {
-		var st rollout.State
+		l, err := s.loadRollout(ctx, r.ID)
 		var req api.CreateRolloutRequest
-		if err := errors.Join(json.Unmarshal(r.State, &st), json.Unmarshal(r.Spec, &req)); err != nil {
+		if err == nil {
+			err = json.Unmarshal(r.Spec, &req)
+		}
+		if err != nil {
 			errs = append(errs, fmt.Errorf("rollout %s: %w", r.ID, err))
 			continue
 		}
-		jobs, err := actionJobs(r.ID, req.Options, rollout.Outstanding(st), s.cfg.Now())
+		jobs, err := actionJobs(r.ID, req.Options, rollout.Outstanding(l.st), l.refs, s.cfg.Now())
 		if err == nil && len(jobs) > 0 {
 			var queued []string
 			if queued, err = s.store.QueueRolloutJobs(ctx, r.ID, jobs, nil); len(queued) > 0 {
@@ -299,8 +469,8 @@ func (s *Server) StepRollouts(ctx context.Context) error {
 // rolloutResult steps the rollout a job belongs to once its result is
 // stored. Errors are logged: the result is stored, and the next tick
 // applies it.
-func (s *Server) rolloutResult(ctx context.Context, jobID string) {
-	ref, err := s.store.RolloutJobOf(ctx, jobID)
+func (s *Server) rolloutResult(ctx context.Context, jobID, hostID string) {
+	ref, err := s.store.RolloutJobOf(ctx, jobID, hostID)
 	if errors.Is(err, store.ErrNotFound) {
 		return
 	}

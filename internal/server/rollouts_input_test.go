@@ -86,17 +86,22 @@ func tRolloutUnknownZoneEmptyRing(t *testing.T, e *rolloutEnv) {
 // refused, and neither the queue nor the rollout changes; the right
 // answers are then accepted.
 func tRolloutForeignResult(t *testing.T, e *rolloutEnv) {
-	e.fleet(map[string]string{"f1": "test", "f2": "test"})
+	e.fleet(map[string]string{"f1": "test", "f2-nossl": "test"})
 	var r api.Rollout
 	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
 		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Count: 2}}}}, &r)
 	e.command(r.ID, "start", http.StatusOK)
-	first, second := e.byID("f1", "f2")[0], e.byID("f1", "f2")[1]
+	first, second := e.byID("f1", "f2-nossl")[0], e.byID("f1", "f2-nossl")[1]
 	j1 := e.oneJob(first, api.JobInstall) // second has not checked in: its job stays queued
 	r = e.rollout(r.ID)
 	j2 := member(r, second).Jobs[0].JobID
 	jobs := e.jobCount()
 	ok := api.JobResult{Status: "ok", Result: api.Raw(installResult(t, j1, true, false))}
+	// The hosts have different pins (f2 lacks libssl3), so different
+	// install jobs (hosts with the same pins share theirs).
+	if j1.ID == j2 {
+		t.Fatalf("hosts with different pins share job %s", j1.ID)
+	}
 	for _, tc := range []struct {
 		name, job string
 		code      int

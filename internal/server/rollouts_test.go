@@ -35,6 +35,7 @@ func TestRollouts(t *testing.T) {
 		"PauseResumeHealthRollback": tRolloutPauseResumeHealthRollback,
 		"CreateRefused":             tRolloutCreateRefused,
 		"ReplicasStepOnce":          tRolloutReplicasStepOnce,
+		"LegacyState":               tRolloutLegacyState,
 	}
 	for _, backend := range []string{"sqlite", "postgres"} {
 		for name, test := range tests {
@@ -304,13 +305,23 @@ func (e *rolloutEnv) byID(names ...string) []string {
 	return names
 }
 
+// jobCount counts the jobs queued for hosts (hosts of a ring with the
+// same pins share a job: each has its own part).
 func (e *rolloutEnv) jobCount() int {
 	e.t.Helper()
 	js, err := e.st.ListJobs(context.Background(), 0)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	return len(js)
+	n := 0
+	for _, j := range js {
+		_, hjs, err := e.st.Job(context.Background(), j.ID)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		n += len(hjs)
+	}
+	return n
 }
 
 func tRolloutRingsSoakRestartBudget(t *testing.T, e *rolloutEnv) {
@@ -329,8 +340,21 @@ func tRolloutRingsSoakRestartBudget(t *testing.T, e *rolloutEnv) {
 		fmt.Sprint(r.PatchSet.Targets[0].Pins) != "[jq:amd64=1.6-2.1+deb12u1 libssl3:amd64=3.0.15-1~deb12u1]" {
 		t.Fatalf("created: %s %+v", r.Status, r.PatchSet)
 	}
-	if got := fmt.Sprint(member(r, "t2-nossl").Pins); got != "[jq:amd64=1.6-2.1+deb12u1]" {
+	// Create answers the summary; the status has the members.
+	if len(r.Rings[0].Members) != 0 || r.Audit != nil {
+		t.Errorf("create answered members or audit: %+v", r.Rings)
+	}
+	if got := fmt.Sprint(member(e.rollout(id), "t2-nossl").Pins); got != "[jq:amd64=1.6-2.1+deb12u1]" {
 		t.Errorf("t2-nossl pins %s", got)
+	}
+	// Members filtered, without pins.
+	var only api.Rollout
+	e.adminJSON("GET", "/api/v1/rollouts/"+id+"?pins=false&audit=false&ring=test&host=t2-nossl", nil, &only)
+	if h := member(only, "t2-nossl"); len(only.Rings[0].Members) != 1 || len(only.Rings[1].Members) != 0 || h.PinCount != 1 || h.Pins != nil || only.Audit != nil {
+		t.Errorf("filtered status: %+v", only.Rings)
+	}
+	if code, body := e.call("GET", "/api/v1/rollouts/"+id+"?members=some", e.admin, "", nil); code != 400 || !strings.Contains(body, "members") {
+		t.Errorf("bad members parameter: %d %s", code, body)
 	}
 	if r.Rings[0].Hosts != 2 || r.Rings[1].Hosts != 3 || r.Request == nil || r.Request.Name != "november" {
 		t.Fatalf("rings: %+v", r.Rings)
@@ -570,6 +594,7 @@ func tRolloutCreateRefused(t *testing.T, e *rolloutEnv) {
 	}
 	var r api.Rollout
 	e.adminJSON("POST", "/api/v1/rollouts", json.RawMessage(`{`+ring+`}`), &r)
+	r = e.rollout(r.ID)
 	if got := fmt.Sprint(member(r, "c1").Pins); got != "[libssl3:amd64=3.0.15-1~deb12u1]" {
 		t.Errorf("approved pins of c1: %s; set %+v", got, r.PatchSet)
 	}
@@ -625,4 +650,51 @@ func tRolloutReplicasStepOnce(t *testing.T, e *rolloutEnv) {
 	if r.Status != "halted" || member(r, order[1]).Jobs[0].Reason != "host revoked" {
 		t.Fatalf("after revoking a host in flight: %s %q %+v", r.Status, r.Reason, member(r, order[1]).Jobs)
 	}
+}
+
+// tRolloutLegacyState: a rollout stored before host rows existed (its
+// state one JSON document, hosts inline) is read from that document, and
+// its next step moves the hosts to rows.
+func tRolloutLegacyState(t *testing.T, e *rolloutEnv) {
+	e.fleet(map[string]string{"l1": "test", "l2": "test"})
+	var r api.Rollout
+	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
+		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Count: 1}}}}, &r)
+	ctx := context.Background()
+	l, err := e.srv.loadRollout(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The old format, with a note the host rows do not have.
+	old := l.st
+	old.Hosts = slices.Clone(old.Hosts)
+	old.Hosts[1].Note = "from the old document"
+	doc, _ := json.Marshal(old)
+	if _, _, err := e.st.SaveRolloutStep(ctx, r.ID, store.RolloutStep{Version: l.rec.Version, State: doc, Status: string(old.Status), At: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	e.restart() // no cached state
+	name := ""
+	for n, id := range e.ids {
+		if id == old.Hosts[1].ID {
+			name = n
+		}
+	}
+	if got := e.rollout(r.ID); got.Hosts["pending"] != 2 || member(got, name).Note != "from the old document" {
+		t.Fatalf("legacy status: %+v", got)
+	}
+	e.command(r.ID, "start", 200)
+	order := e.byID("l1", "l2")
+	e.oneJob(order[0], api.JobInstall)
+	rows, _, err := e.st.RolloutHosts(ctx, r.ID)
+	if err != nil || len(rows) != 2 || !strings.Contains(string(rows[1].State), "from the old document") || rows[0].Phase != "installing" {
+		t.Fatalf("host rows after the first step: %+v, %v", rows, err)
+	}
+	rec, _ := e.st.Rollout(ctx, r.ID)
+	var head map[string]json.RawMessage
+	if err := json.Unmarshal(rec.State, &head); err != nil || head["hosts"] != nil {
+		t.Fatalf("the rollout's row still holds its hosts: %s", rec.State)
+	}
+	e.restart()
+	e.wantPhases(r.ID, map[string]rollout.Phase{order[0]: "installing", order[1]: "pending"})
 }

@@ -8,9 +8,10 @@ import (
 // stepQueue lets the job results of one rollout share steps: a result's
 // handler waits for a step that starts after its result was stored, and
 // every result stored while a step runs is applied by the next one. A
-// step reads the whole state and every job of the rollout, so stepping
-// once per result would cost the fleet's size per result: 10,000 results
-// arriving together would make 10,000 steps; here they make a few.
+// step reads only the jobs with news and writes only the hosts that
+// changed, but each step is a transaction and a pass over the hosts:
+// 10,000 results arriving together would make 10,000 steps; here they
+// make a few.
 type stepQueue struct {
 	mu       sync.Mutex
 	cond     *sync.Cond

@@ -76,6 +76,9 @@ type Server struct {
 	rolloutLocks sync.Map // rollout ID → *sync.Mutex
 	// rolloutQueues lets job results share steps (rolloutsteps.go).
 	rolloutQueues sync.Map // rollout ID → *stepQueue
+	// rolloutStates keeps the state of each rollout this process last
+	// loaded or saved, by stored version (rollouts.go).
+	rolloutStates sync.Map // rollout ID → *cachedRollout
 }
 
 // New prepares a server: it loads the CA from the store, creating it on

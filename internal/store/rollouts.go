@@ -5,19 +5,22 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 )
 
 // Rollout is one staged deployment (package rollout): the request it was
-// made from, the patch set frozen at creation and the engine's State,
-// each as JSON. Version counts the saved steps (1 when created).
+// made from, the patch set frozen at creation and the engine's State
+// without its hosts, each as JSON; the hosts are RolloutHost rows.
+// Version counts the saved steps (1 when created).
 type Rollout struct {
 	ID        string
 	Name      string
 	Spec      []byte // JSON: the create request as given
 	PatchSet  []byte // JSON: rollout.PatchSet
 	SetHash   string
-	State     []byte // JSON: rollout.State
+	State     []byte // JSON: rollout.State, its hosts in RolloutHost rows
 	Status    string // the State's status, for listing
 	Version   int
 	CreatedAt time.Time
@@ -25,13 +28,62 @@ type Rollout struct {
 	UpdatedAt time.Time
 }
 
+// RolloutHost is one host's part of a rollout's state.
+type RolloutHost struct {
+	Idx    int    // the host's place in the state's host order, from 0
+	HostID string // the host
+	Pins   string // the hash naming its pins (RolloutPins)
+	Phase  string // for counting without reading State
+	State  []byte // JSON: rollout.HostState without its pins
+}
+
+// RolloutPins is one distinct list of pins of a rollout, named by hash.
+type RolloutPins struct {
+	Hash string
+	Pins []byte // JSON: []apply.Pin
+}
+
 // RolloutJob is a job a rollout queues for one host under its
-// idempotency key: a key is queued at most once, ever.
+// idempotency key: a key is queued at most once, ever. Hosts may share
+// a job (the same Job.ID): the job row is stored once, and each host
+// gets its own HostJob.
 type RolloutJob struct {
 	Key    string
 	HostID string
 	Ring   string
 	Job    Job // ID, Kind, Params, CreatedAt, CreatedBy
+	// Seen starts the job's RolloutJobUpdate.Seen: SeenAll for a job the
+	// engine does not wait for (plans, manual rollbacks).
+	Seen int
+}
+
+// How much of a job's progress a rollout's engine has applied.
+const (
+	SeenNothing = 0 // queued
+	SeenStarted = 1 // that it was handed out
+	SeenAll     = 2 // its result, or nothing to wait for
+)
+
+// RolloutStep is what one step of a rollout's engine changed.
+type RolloutStep struct {
+	Version int    // the stored version the step was computed from
+	State   []byte // the new state without hosts
+	Status  string
+	At      time.Time
+	Hosts   []RolloutHost // the hosts whose state changed (or all, to move a state's hosts into rows)
+	Pins    []RolloutPins // lists the hosts name that may not be stored yet
+	Jobs    []RolloutJob  // to queue
+	Seen    map[string]int
+	Audit   []RolloutAudit
+}
+
+// RolloutJobUpdate is a rollout job with news for the engine: it was
+// handed out or answered since the engine last saw it, or its host was
+// revoked.
+type RolloutJobUpdate struct {
+	RolloutJobRef
+	Seen          int
+	HostRevokedAt time.Time
 }
 
 // RolloutJobRef is a queued rollout job with its host's part of it.
@@ -57,25 +109,35 @@ type RolloutAudit struct {
 
 // RolloutStore persists rollouts. Every method is atomic.
 type RolloutStore interface {
-	// CreateRollout stores r at version 1 with its first audit lines; an
-	// existing ID is ErrConflict.
-	CreateRollout(ctx context.Context, r Rollout, audit []RolloutAudit) error
+	// CreateRollout stores r at version 1 with its hosts, their pins and
+	// its first audit lines; an existing ID is ErrConflict.
+	CreateRollout(ctx context.Context, r Rollout, hosts []RolloutHost, pins []RolloutPins, audit []RolloutAudit) error
 	Rollout(ctx context.Context, id string) (Rollout, error)
+	// RolloutHosts returns a rollout's host rows by Idx and the pin
+	// lists they name.
+	RolloutHosts(ctx context.Context, id string) ([]RolloutHost, []RolloutPins, error)
 	// ListRollouts returns every rollout, newest first, with or without
 	// status (status "" is all).
 	ListRollouts(ctx context.Context, status ...string) ([]Rollout, error)
 	// SaveRolloutStep replaces the state of rollout id if it is still at
-	// version (else ErrConflict, nothing stored), appends the audit lines
-	// and queues each job whose key was never queued, all in one
-	// transaction. It returns the new version and the keys it queued.
-	SaveRolloutStep(ctx context.Context, id string, version int, state []byte, status string, at time.Time,
-		jobs []RolloutJob, audit []RolloutAudit) (newVersion int, queued []string, err error)
+	// step.Version (else ErrConflict, nothing stored), writes its changed
+	// host rows and new pin lists, records what the engine saw of jobs
+	// (by key), appends the audit lines and queues each job whose key was
+	// never queued, all in one transaction. It returns the new version
+	// and the keys it queued.
+	SaveRolloutStep(ctx context.Context, id string, step RolloutStep) (newVersion int, queued []string, err error)
+	// RolloutJobUpdates lists the rollout's jobs with news for the
+	// engine: handed out and not seen so, answered and not seen so, or
+	// of a revoked host and not seen answered.
+	RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJobUpdate, error)
+	// RolloutPhases counts a rollout's hosts by phase.
+	RolloutPhases(ctx context.Context, id string) (map[string]int, error)
 	// QueueRolloutJobs queues the jobs whose keys were never queued and
 	// appends the audit lines, without touching the state.
 	QueueRolloutJobs(ctx context.Context, id string, jobs []RolloutJob, audit []RolloutAudit) (queued []string, err error)
-	// RolloutJobOf finds the rollout job with this job ID (ErrNotFound
-	// when the job belongs to no rollout).
-	RolloutJobOf(ctx context.Context, jobID string) (RolloutJobRef, error)
+	// RolloutJobOf finds the rollout job with this job ID of this host
+	// (ErrNotFound when the job belongs to no rollout).
+	RolloutJobOf(ctx context.Context, jobID, hostID string) (RolloutJobRef, error)
 	// RolloutJobs lists a rollout's jobs with their hosts' parts, by
 	// host then creation.
 	RolloutJobs(ctx context.Context, id string) ([]RolloutJobRef, error)
@@ -97,7 +159,7 @@ func scanRollout(row interface{ Scan(...any) error }) (Rollout, error) {
 }
 
 // CreateRollout implements RolloutStore.
-func (s *sqlStore) CreateRollout(ctx context.Context, r Rollout, audit []RolloutAudit) error {
+func (s *sqlStore) CreateRollout(ctx context.Context, r Rollout, hosts []RolloutHost, pins []RolloutPins, audit []RolloutAudit) error {
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO rollouts (`+rolloutColumns+`)
 			VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
@@ -108,6 +170,9 @@ func (s *sqlStore) CreateRollout(ctx context.Context, r Rollout, audit []Rollout
 		}
 		if n, err := res.RowsAffected(); err != nil || n == 0 {
 			return errors.Join(err, ErrConflict)
+		}
+		if err := s.putRolloutHosts(ctx, tx, r.ID, hosts, pins); err != nil {
+			return err
 		}
 		return s.appendAudit(ctx, tx, r.ID, audit)
 	})
@@ -164,12 +229,11 @@ func (s *sqlStore) ListRollouts(ctx context.Context, status ...string) ([]Rollou
 }
 
 // SaveRolloutStep implements RolloutStore.
-func (s *sqlStore) SaveRolloutStep(ctx context.Context, id string, version int, state []byte, status string, at time.Time,
-	jobs []RolloutJob, audit []RolloutAudit) (int, []string, error) {
+func (s *sqlStore) SaveRolloutStep(ctx context.Context, id string, step RolloutStep) (int, []string, error) {
 	var queued []string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE rollouts SET state = ?, status = ?, version = version + 1, updated_at = ?
-			WHERE id = ? AND version = ?`), string(state), status, ms(at), id, version)
+			WHERE id = ? AND version = ?`), string(step.State), step.Status, ms(step.At), id, step.Version)
 		if err != nil {
 			return err
 		}
@@ -179,17 +243,153 @@ func (s *sqlStore) SaveRolloutStep(ctx context.Context, id string, version int, 
 			if err := tx.QueryRowContext(ctx, s.q("SELECT id FROM rollouts WHERE id = ?"), id).Scan(new(string)); errors.Is(err, sql.ErrNoRows) {
 				return ErrNotFound
 			}
-			return fmt.Errorf("version %d is not the stored one: %w", version, ErrConflict)
+			return fmt.Errorf("version %d is not the stored one: %w", step.Version, ErrConflict)
 		}
-		if queued, err = s.queueRolloutJobs(ctx, tx, id, jobs); err != nil {
+		if err := s.putRolloutHosts(ctx, tx, id, step.Hosts, step.Pins); err != nil {
 			return err
 		}
-		return s.appendAudit(ctx, tx, id, audit)
+		if len(step.Seen) > 0 {
+			mark, err := tx.PrepareContext(ctx, s.q("UPDATE rollout_jobs SET seen = ? WHERE key = ? AND rollout_id = ? AND seen < ?"))
+			if err != nil {
+				return err
+			}
+			defer mark.Close()
+			for _, key := range slices.Sorted(maps.Keys(step.Seen)) {
+				if _, err := mark.ExecContext(ctx, step.Seen[key], key, id, step.Seen[key]); err != nil {
+					return fmt.Errorf("job %s: %w", key, err)
+				}
+			}
+		}
+		if queued, err = s.queueRolloutJobs(ctx, tx, id, step.Jobs); err != nil {
+			return err
+		}
+		return s.appendAudit(ctx, tx, id, step.Audit)
 	})
 	if err != nil {
 		return 0, nil, fmt.Errorf("store: save rollout %s: %w", id, err)
 	}
-	return version + 1, queued, nil
+	return step.Version + 1, queued, nil
+}
+
+// putRolloutHosts writes host rows (replacing those at the same Idx) and
+// the pin lists not stored yet.
+func (s *sqlStore) putRolloutHosts(ctx context.Context, tx *sql.Tx, id string, hosts []RolloutHost, pins []RolloutPins) error {
+	if len(pins) > 0 {
+		put, err := tx.PrepareContext(ctx, s.q(`INSERT INTO rollout_pins (rollout_id, hash, pins) VALUES (?, ?, ?)
+			ON CONFLICT (rollout_id, hash) DO NOTHING`))
+		if err != nil {
+			return err
+		}
+		defer put.Close()
+		for _, p := range pins {
+			if _, err := put.ExecContext(ctx, id, p.Hash, string(p.Pins)); err != nil {
+				return fmt.Errorf("pins %s: %w", p.Hash, err)
+			}
+		}
+	}
+	if len(hosts) == 0 {
+		return nil
+	}
+	put, err := tx.PrepareContext(ctx, s.q(`INSERT INTO rollout_hosts (rollout_id, idx, host_id, pins, phase, state) VALUES (?, ?, ?, ?, ?, ?)
+		ON CONFLICT (rollout_id, idx) DO UPDATE SET host_id = excluded.host_id, pins = excluded.pins, phase = excluded.phase, state = excluded.state`))
+	if err != nil {
+		return err
+	}
+	defer put.Close()
+	for _, h := range hosts {
+		if _, err := put.ExecContext(ctx, id, h.Idx, h.HostID, h.Pins, h.Phase, string(h.State)); err != nil {
+			return fmt.Errorf("host %s: %w", h.HostID, err)
+		}
+	}
+	return nil
+}
+
+// RolloutHosts implements RolloutStore. The hosts are read first: pins
+// are stored with the first host naming them and never deleted, so the
+// pins read after include every list the hosts name.
+func (s *sqlStore) RolloutHosts(ctx context.Context, id string) ([]RolloutHost, []RolloutPins, error) {
+	hosts, err := s.rolloutHosts(ctx, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: hosts of rollout %s: %w", id, err)
+	}
+	pins, err := s.rolloutPins(ctx, id)
+	if err != nil {
+		return nil, nil, fmt.Errorf("store: pins of rollout %s: %w", id, err)
+	}
+	return hosts, pins, nil
+}
+
+func (s *sqlStore) rolloutHosts(ctx context.Context, id string) ([]RolloutHost, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q("SELECT idx, host_id, pins, phase, state FROM rollout_hosts WHERE rollout_id = ? ORDER BY idx"), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var hosts []RolloutHost
+	for rows.Next() {
+		var (
+			h     RolloutHost
+			state string
+		)
+		if err := rows.Scan(&h.Idx, &h.HostID, &h.Pins, &h.Phase, &state); err != nil {
+			return nil, err
+		}
+		h.State = []byte(state)
+		hosts = append(hosts, h)
+	}
+	return hosts, rows.Err()
+}
+
+func (s *sqlStore) rolloutPins(ctx context.Context, id string) ([]RolloutPins, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q("SELECT hash, pins FROM rollout_pins WHERE rollout_id = ? ORDER BY hash"), id)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var pins []RolloutPins
+	for rows.Next() {
+		var (
+			p    RolloutPins
+			list string
+		)
+		if err := rows.Scan(&p.Hash, &list); err != nil {
+			return nil, err
+		}
+		p.Pins = []byte(list)
+		pins = append(pins, p)
+	}
+	return pins, rows.Err()
+}
+
+// RolloutJobUpdates implements RolloutStore.
+func (s *sqlStore) RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJobUpdate, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+rolloutJobColumns+`, rj.seen, h.revoked_at
+		FROM rollout_jobs rj JOIN host_jobs hj ON hj.job_id = rj.job_id AND hj.host_id = rj.host_id
+		JOIN hosts h ON h.id = rj.host_id
+		WHERE rj.rollout_id = ? AND rj.seen < 2
+		AND (hj.state = 'done' OR (hj.state = 'leased' AND rj.seen = 0) OR h.revoked_at <> 0)
+		ORDER BY rj.host_id, rj.key`), id)
+	if err != nil {
+		return nil, fmt.Errorf("store: job updates of rollout %s: %w", id, err)
+	}
+	defer rows.Close()
+	var out []RolloutJobUpdate
+	for rows.Next() {
+		var (
+			u       RolloutJobUpdate
+			revoked int64
+		)
+		ref, err := scanRolloutJob(rows, &u.Seen, &revoked)
+		if err != nil {
+			return nil, fmt.Errorf("store: job updates of rollout %s: %w", id, err)
+		}
+		u.RolloutJobRef, u.HostRevokedAt = ref, fromMS(revoked)
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: job updates of rollout %s: %w", id, err)
+	}
+	return out, nil
 }
 
 // QueueRolloutJobs implements RolloutStore.
@@ -208,15 +408,33 @@ func (s *sqlStore) QueueRolloutJobs(ctx context.Context, id string, jobs []Rollo
 	return queued, nil
 }
 
-// queueRolloutJobs inserts the key, the job and its host's part of each
-// job whose key is new. The key goes in first: a key seen before (or
-// being inserted by a concurrent transaction, which PostgreSQL waits
-// for) stops there, so nothing is queued twice.
+// queueRolloutJobs inserts the key, the job (unless another host's key
+// stored it) and its host's part of each job whose key is new. The key
+// goes in first: a key seen before (or being inserted by a concurrent
+// transaction, which PostgreSQL waits for) stops there, so nothing is
+// queued twice.
 func (s *sqlStore) queueRolloutJobs(ctx context.Context, tx *sql.Tx, id string, jobs []RolloutJob) ([]string, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	var stmts [3]*sql.Stmt
+	for i, q := range []string{
+		`INSERT INTO rollout_jobs (key, rollout_id, job_id, host_id, ring, kind, created_at, seen)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+		`INSERT INTO jobs (id, kind, params, created_at, created_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		`INSERT INTO host_jobs (job_id, host_id, state, created_at) SELECT ?, id, 'queued', ? FROM hosts WHERE id = ?`,
+	} {
+		st, err := tx.PrepareContext(ctx, s.q(q))
+		if err != nil {
+			return nil, err
+		}
+		defer st.Close()
+		stmts[i] = st
+	}
 	var queued []string
+	stored := map[string]bool{} // job IDs stored by this call
 	for _, j := range jobs {
-		res, err := tx.ExecContext(ctx, s.q(`INSERT INTO rollout_jobs (key, rollout_id, job_id, host_id, ring, kind, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`), j.Key, id, j.Job.ID, j.HostID, j.Ring, j.Job.Kind, ms(j.Job.CreatedAt))
+		res, err := stmts[0].ExecContext(ctx, j.Key, id, j.Job.ID, j.HostID, j.Ring, j.Job.Kind, ms(j.Job.CreatedAt), j.Seen)
 		if err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.Key, err)
 		}
@@ -225,12 +443,13 @@ func (s *sqlStore) queueRolloutJobs(ctx context.Context, tx *sql.Tx, id string, 
 		} else if n == 0 {
 			continue // queued before
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO jobs (id, kind, params, created_at, created_by)
-			VALUES (?, ?, ?, ?, ?)`), j.Job.ID, j.Job.Kind, jsonText(j.Job.Params), ms(j.Job.CreatedAt), j.Job.CreatedBy); err != nil {
-			return nil, fmt.Errorf("job %s: %w", j.Key, err)
+		if !stored[j.Job.ID] {
+			if _, err := stmts[1].ExecContext(ctx, j.Job.ID, j.Job.Kind, jsonText(j.Job.Params), ms(j.Job.CreatedAt), j.Job.CreatedBy); err != nil {
+				return nil, fmt.Errorf("job %s: %w", j.Key, err)
+			}
+			stored[j.Job.ID] = true
 		}
-		res, err = tx.ExecContext(ctx, s.q(`INSERT INTO host_jobs (job_id, host_id, state, created_at)
-			SELECT ?, id, 'queued', ? FROM hosts WHERE id = ?`), j.Job.ID, ms(j.Job.CreatedAt), j.HostID)
+		res, err = stmts[2].ExecContext(ctx, j.Job.ID, ms(j.Job.CreatedAt), j.HostID)
 		if err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.Key, err)
 		}
@@ -262,35 +481,37 @@ func (s *sqlStore) appendAudit(ctx context.Context, tx *sql.Tx, id string, audit
 
 const rolloutJobColumns = "rj.key, rj.rollout_id, rj.ring, rj.kind, rj.created_at, hj.job_id, hj.host_id, hj.state, hj.attempts, hj.lease_until, hj.status, hj.result, hj.finished_at, hj.created_at"
 
-func scanRolloutJob(row interface{ Scan(...any) error }) (RolloutJobRef, error) {
+// scanRolloutJob scans rolloutJobColumns, then more.
+func scanRolloutJob(row interface{ Scan(...any) error }, more ...any) (RolloutJobRef, error) {
 	var (
 		r       RolloutJobRef
 		created int64
 	)
-	hj, err := scanHostJobWith(row, []any{&r.Key, &r.RolloutID, &r.Ring, &r.Kind, &created})
+	hj, err := scanHostJobWith(row, []any{&r.Key, &r.RolloutID, &r.Ring, &r.Kind, &created}, more...)
 	r.HostJob, r.CreatedAt = hj, fromMS(created)
 	r.HostJob.Kind = r.Kind
 	return r, err
 }
 
-// scanHostJobWith scans leading columns into lead, then a HostJob.
-func scanHostJobWith(row interface{ Scan(...any) error }, lead []any) (HostJob, error) {
+// scanHostJobWith scans leading columns into lead, then a HostJob, then
+// trailing columns into more.
+func scanHostJobWith(row interface{ Scan(...any) error }, lead []any, more ...any) (HostJob, error) {
 	var (
 		hj                       HostJob
 		result                   sql.NullString
 		lease, finished, created int64
 	)
 	dest := append(lead, &hj.JobID, &hj.HostID, &hj.State, &hj.Attempts, &lease, &hj.Status, &result, &finished, &created)
-	err := row.Scan(dest...)
+	err := row.Scan(append(dest, more...)...)
 	hj.Result, hj.LeaseUntil, hj.FinishedAt, hj.CreatedAt = textBytes(result), fromMS(lease), fromMS(finished), fromMS(created)
 	return hj, err
 }
 
 // RolloutJobOf implements RolloutStore.
-func (s *sqlStore) RolloutJobOf(ctx context.Context, jobID string) (RolloutJobRef, error) {
+func (s *sqlStore) RolloutJobOf(ctx context.Context, jobID, hostID string) (RolloutJobRef, error) {
 	r, err := scanRolloutJob(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+rolloutJobColumns+`
 		FROM rollout_jobs rj JOIN host_jobs hj ON hj.job_id = rj.job_id AND hj.host_id = rj.host_id
-		WHERE rj.job_id = ?`), jobID))
+		WHERE rj.job_id = ? AND rj.host_id = ?`), jobID, hostID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return RolloutJobRef{}, notFound("rollout job", jobID)
 	}
@@ -347,4 +568,25 @@ func (s *sqlStore) RolloutAudit(ctx context.Context, id string) ([]RolloutAudit,
 		return nil, fmt.Errorf("store: audit of rollout %s: %w", id, err)
 	}
 	return out, nil
+}
+
+// RolloutPhases counts a rollout's host rows by phase.
+func (s *sqlStore) RolloutPhases(ctx context.Context, id string) (map[string]int, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q("SELECT phase, COUNT(*) FROM rollout_hosts WHERE rollout_id = ? GROUP BY phase"), id)
+	if err != nil {
+		return nil, fmt.Errorf("store: phases of rollout %s: %w", id, err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var (
+			phase string
+			n     int
+		)
+		if err := rows.Scan(&phase, &n); err != nil {
+			return nil, fmt.Errorf("store: phases of rollout %s: %w", id, err)
+		}
+		out[phase] = n
+	}
+	return out, rows.Err()
 }

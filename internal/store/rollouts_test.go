@@ -3,6 +3,7 @@ package store
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -27,10 +28,18 @@ func testRollouts(t *testing.T, s Store) {
 	enrollHost(t, s, "h2", "b", nil)
 	r := Rollout{ID: "r1", Name: "november", Spec: []byte(`{"rings":[]}`), PatchSet: []byte(`{"hash":"ab"}`), SetHash: "ab",
 		State: []byte(`{"status":"created"}`), Status: "created", CreatedAt: t0, CreatedBy: "alice"}
-	if err := s.CreateRollout(ctx, r, []RolloutAudit{{At: t0, Actor: "alice", What: "create"}}); err != nil {
+	hosts := []RolloutHost{{Idx: 0, HostID: "h1", Pins: "p1", Phase: "pending", State: []byte(`{"id":"h1"}`)},
+		{Idx: 1, HostID: "h2", Pins: "p1", Phase: "pending", State: []byte(`{"id":"h2"}`)}}
+	pins := []RolloutPins{{Hash: "p1", Pins: []byte(`[{"package":"a","version":"1"}]`)}}
+	if err := s.CreateRollout(ctx, r, hosts, pins, []RolloutAudit{{At: t0, Actor: "alice", What: "create"}}); err != nil {
 		t.Fatal(err)
 	}
-	wantErr(t, s.CreateRollout(ctx, r, nil), ErrConflict, "rollout r1")
+	wantErr(t, s.CreateRollout(ctx, r, nil, nil, nil), ErrConflict, "rollout r1")
+	gotHosts, gotPins, err := s.RolloutHosts(ctx, "r1")
+	if err != nil || len(gotHosts) != 2 || gotHosts[1].HostID != "h2" || gotHosts[1].Pins != "p1" || string(gotHosts[1].State) != `{"id":"h2"}` ||
+		len(gotPins) != 1 || string(gotPins[0].Pins) != string(pins[0].Pins) {
+		t.Fatalf("RolloutHosts = %+v %+v, %v", gotHosts, gotPins, err)
+	}
 	got, err := s.Rollout(ctx, "r1")
 	if err != nil || got.Version != 1 || got.Status != "created" || string(got.State) != `{"status":"created"}` ||
 		got.CreatedBy != "alice" || !got.CreatedAt.Equal(t0) || !got.UpdatedAt.Equal(t0) || got.SetHash != "ab" {
@@ -39,22 +48,38 @@ func testRollouts(t *testing.T, s Store) {
 	_, err = s.Rollout(ctx, "nope")
 	wantErr(t, err, ErrNotFound, "rollout nope")
 
-	// A step with two jobs: both queued, in the same transaction.
-	v, queued, err := s.SaveRolloutStep(ctx, "r1", 1, []byte(`{"status":"running"}`), "running", t0.Add(time.Minute),
-		[]RolloutJob{rolloutJob("r1/test/h1/a", "h1"), rolloutJob("r1/test/h2/a", "h2")},
-		[]RolloutAudit{{At: t0.Add(time.Minute), Actor: "engine", What: "dispatch-install", Ring: "test", Host: "h1"}})
+	// A step with two jobs: both queued, in the same transaction, with
+	// the changed host's row.
+	v, queued, err := s.SaveRolloutStep(ctx, "r1", RolloutStep{Version: 1, State: []byte(`{"status":"running"}`), Status: "running",
+		At: t0.Add(time.Minute), Jobs: []RolloutJob{rolloutJob("r1/test/h1/a", "h1"), rolloutJob("r1/test/h2/a", "h2")},
+		Hosts: []RolloutHost{{Idx: 0, HostID: "h1", Pins: "p2", Phase: "installing", State: []byte(`{"id":"h1","n":1}`)}},
+		Pins:  []RolloutPins{{Hash: "p2", Pins: []byte(`[]`)}, {Hash: "p1", Pins: []byte(`"not written again"`)}},
+		Audit: []RolloutAudit{{At: t0.Add(time.Minute), Actor: "engine", What: "dispatch-install", Ring: "test", Host: "h1"}}})
 	if err != nil || v != 2 || !slices.Equal(queued, []string{"r1/test/h1/a", "r1/test/h2/a"}) {
 		t.Fatalf("SaveRolloutStep = %d %v %v", v, queued, err)
 	}
+	gotHosts, gotPins, err = s.RolloutHosts(ctx, "r1")
+	if err != nil || len(gotHosts) != 2 || gotHosts[0].Phase != "installing" || gotHosts[0].Pins != "p2" || string(gotHosts[0].State) != `{"id":"h1","n":1}` ||
+		gotHosts[1].Phase != "pending" || len(gotPins) != 2 || string(gotPins[0].Pins) != string(pins[0].Pins) {
+		t.Fatalf("RolloutHosts after a step = %+v %+v, %v", gotHosts, gotPins, err)
+	}
+	if phases, err := s.RolloutPhases(ctx, "r1"); err != nil || phases["installing"] != 1 || phases["pending"] != 1 || len(phases) != 2 {
+		t.Fatalf("RolloutPhases = %v, %v", phases, err)
+	}
 	// A step from the old version is refused and changes nothing.
-	_, _, err = s.SaveRolloutStep(ctx, "r1", 1, []byte(`{"status":"paused"}`), "paused", t0.Add(2*time.Minute),
-		[]RolloutJob{rolloutJob("r1/test/h1/b", "h1")}, []RolloutAudit{{At: t0, Actor: "x", What: "lost"}})
+	_, _, err = s.SaveRolloutStep(ctx, "r1", RolloutStep{Version: 1, State: []byte(`{"status":"paused"}`), Status: "paused", At: t0.Add(2 * time.Minute),
+		Jobs:  []RolloutJob{rolloutJob("r1/test/h1/b", "h1")},
+		Hosts: []RolloutHost{{Idx: 1, HostID: "h2", Pins: "p1", Phase: "failed", State: []byte(`{}`)}},
+		Audit: []RolloutAudit{{At: t0, Actor: "x", What: "lost"}}})
 	wantErr(t, err, ErrConflict, "rollout r1")
-	_, _, err = s.SaveRolloutStep(ctx, "nope", 1, []byte(`{}`), "running", t0, nil, nil)
+	if phases, _ := s.RolloutPhases(ctx, "r1"); phases["failed"] != 0 {
+		t.Fatalf("a refused step wrote a host: %v", phases)
+	}
+	_, _, err = s.SaveRolloutStep(ctx, "nope", RolloutStep{Version: 1, State: []byte(`{}`), Status: "running", At: t0})
 	wantErr(t, err, ErrNotFound, "rollout nope")
 	// The same keys again (a re-step after a restart) queue nothing.
-	v, queued, err = s.SaveRolloutStep(ctx, "r1", 2, []byte(`{"status":"running","n":2}`), "running", t0.Add(3*time.Minute),
-		[]RolloutJob{rolloutJob("r1/test/h1/a", "h1")}, nil)
+	v, queued, err = s.SaveRolloutStep(ctx, "r1", RolloutStep{Version: 2, State: []byte(`{"status":"running","n":2}`), Status: "running",
+		At: t0.Add(3 * time.Minute), Jobs: []RolloutJob{rolloutJob("r1/test/h1/a", "h1")}})
 	if err != nil || v != 3 || len(queued) != 0 {
 		t.Fatalf("re-step = %d %v %v", v, queued, err)
 	}
@@ -78,19 +103,70 @@ func testRollouts(t *testing.T, s Store) {
 	if _, err := s.CompleteJob(ctx, "ro-h1-a", "h1", "ok", []byte(`{"status":"ok"}`), t0.Add(6*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	ref, err := s.RolloutJobOf(ctx, "ro-h1-a")
+	ref, err := s.RolloutJobOf(ctx, "ro-h1-a", "h1")
 	if err != nil || ref.Key != "r1/test/h1/a" || ref.RolloutID != "r1" || ref.Ring != "test" || ref.Kind != "install" ||
 		ref.HostJob.HostID != "h1" || ref.HostJob.State != JobDone || string(ref.HostJob.Result) != `{"status":"ok"}` {
 		t.Fatalf("RolloutJobOf = %+v, %v", ref, err)
 	}
-	_, err = s.RolloutJobOf(ctx, "j-unknown")
+	_, err = s.RolloutJobOf(ctx, "j-unknown", "h1")
 	wantErr(t, err, ErrNotFound, "rollout job j-unknown")
+	_, err = s.RolloutJobOf(ctx, "ro-h1-a", "h2")
+	wantErr(t, err, ErrNotFound, "rollout job ro-h1-a")
+
+	// News for the engine: h1's job answered, h2's two handed out. Once
+	// seen, a job is listed again only with more news.
+	updates := func() map[string]int {
+		t.Helper()
+		ups, err := s.RolloutJobUpdates(ctx, "r1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := map[string]int{}
+		for _, u := range ups {
+			m[u.Key+" "+u.HostJob.State] = u.Seen
+		}
+		return m
+	}
+	want := map[string]int{"r1/test/h1/a done": 0, "r1/test/h2/a leased": 0, "r1/test/h2/p leased": 0}
+	if got := updates(); !maps.Equal(got, want) {
+		t.Fatalf("RolloutJobUpdates = %v, want %v", got, want)
+	}
+	if _, _, err := s.SaveRolloutStep(ctx, "r1", RolloutStep{Version: 3, State: []byte(`{}`), Status: "running", At: t0.Add(7 * time.Minute),
+		Seen: map[string]int{"r1/test/h1/a": SeenAll, "r1/test/h2/a": SeenStarted, "r1/test/h2/p": SeenAll}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := updates(); len(got) != 0 {
+		t.Fatalf("RolloutJobUpdates after seeing = %v, want none", got)
+	}
+	if _, err := s.CompleteJob(ctx, "ro-h2-a", "h2", "failed", []byte(`{"status":"failed"}`), t0.Add(8*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := updates(), map[string]int{"r1/test/h2/a done": SeenStarted}; !maps.Equal(got, want) {
+		t.Fatalf("RolloutJobUpdates after a result = %v, want %v", got, want)
+	}
+	// Two hosts share one job: one job row, a host part each, and the
+	// job's parameters from the first.
+	shared := []RolloutJob{rolloutJob("r1/test/h1/r", "h1"), rolloutJob("r1/test/h2/r", "h2")}
+	for i := range shared {
+		shared[i].Job.ID = "ro-shared"
+	}
+	shared[1].Job.Params = nil
+	if queued, err := s.QueueRolloutJobs(ctx, "r1", shared, nil); err != nil || len(queued) != 2 {
+		t.Fatalf("QueueRolloutJobs(shared) = %v, %v", queued, err)
+	}
+	for _, h := range []string{"h1", "h2"} {
+		hjs, err := s.LeaseJobs(ctx, h, t0.Add(9*time.Minute), time.Minute, 10)
+		i := slices.IndexFunc(hjs, func(hj HostJob) bool { return hj.JobID == "ro-shared" })
+		if err != nil || i < 0 || string(hjs[i].Params) != `{"packages":[]}` {
+			t.Fatalf("LeaseJobs(%s) of the shared job = %+v, %v", h, hjs, err)
+		}
+	}
 	jobs, err := s.RolloutJobs(ctx, "r1")
 	var keys []string
 	for _, j := range jobs {
 		keys = append(keys, j.Key)
 	}
-	if err != nil || !slices.Equal(keys, []string{"r1/test/h1/a", "r1/test/h2/a", "r1/test/h2/p"}) {
+	if err != nil || !slices.Equal(keys, []string{"r1/test/h1/a", "r1/test/h1/r", "r1/test/h2/a", "r1/test/h2/p", "r1/test/h2/r"}) {
 		t.Fatalf("RolloutJobs = %v, %v", keys, err)
 	}
 	audit, err := s.RolloutAudit(ctx, "r1")
@@ -105,11 +181,11 @@ func testRollouts(t *testing.T, s Store) {
 		t.Fatalf("RolloutAudit = %v, %v", whats, err)
 	}
 	got, _ = s.Rollout(ctx, "r1")
-	if got.Version != 3 || got.Status != "running" || string(got.State) != `{"status":"running","n":2}` || !got.UpdatedAt.Equal(t0.Add(3*time.Minute)) {
+	if got.Version != 4 || got.Status != "running" || string(got.State) != `{}` || !got.UpdatedAt.Equal(t0.Add(7*time.Minute)) {
 		t.Errorf("after the steps: %+v", got)
 	}
 	if err := s.CreateRollout(ctx, Rollout{ID: "r2", Spec: []byte(`{}`), PatchSet: []byte(`{}`), State: []byte(`{}`), Status: "completed",
-		CreatedAt: t0.Add(time.Hour)}, nil); err != nil {
+		CreatedAt: t0.Add(time.Hour)}, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	all, err := s.ListRollouts(ctx)
@@ -126,7 +202,7 @@ func testRollouts(t *testing.T, s Store) {
 // same version: exactly one step is saved, its job queued once.
 func testRolloutStepsRace(t *testing.T, s Store) {
 	enrollHost(t, s, "h1", "a", nil)
-	if err := s.CreateRollout(ctx, Rollout{ID: "r1", Spec: []byte(`{}`), PatchSet: []byte(`{}`), State: []byte(`{}`), Status: "running", CreatedAt: t0}, nil); err != nil {
+	if err := s.CreateRollout(ctx, Rollout{ID: "r1", Spec: []byte(`{}`), PatchSet: []byte(`{}`), State: []byte(`{}`), Status: "running", CreatedAt: t0}, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	const n = 8
@@ -140,7 +216,8 @@ func testRolloutStepsRace(t *testing.T, s Store) {
 		go func() {
 			defer wg.Done()
 			j := rolloutJob("r1/test/h1/a", "h1")
-			_, _, err := s.SaveRolloutStep(ctx, "r1", 1, fmt.Appendf(nil, `{"by":%d}`, i), "running", t0, []RolloutJob{j}, nil)
+			_, _, err := s.SaveRolloutStep(ctx, "r1", RolloutStep{Version: 1, State: fmt.Appendf(nil, `{"by":%d}`, i), Status: "running", At: t0,
+				Jobs: []RolloutJob{j}, Hosts: []RolloutHost{{Idx: 0, HostID: "h1", Phase: "installing", State: fmt.Appendf(nil, `{"by":%d}`, i)}}})
 			mu.Lock()
 			defer mu.Unlock()
 			switch {

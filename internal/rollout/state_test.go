@@ -1,0 +1,68 @@
+package rollout
+
+import (
+	"encoding/json"
+	"slices"
+	"testing"
+)
+
+// TestChangedHosts: a step's changed hosts are exactly those whose state
+// moved, so that the server writes those rows only; a state's hosts
+// survive a round trip through per-host JSON plus shared pins.
+func TestChangedHosts(t *testing.T) {
+	spec := Spec{ID: "r1", Rings: []Ring{ring("canary", Limit{Count: 2}, Limit{}, 0)}}
+	s := newState(t, spec, fleet(map[string]int{"canary": 5}))
+	if got := ChangedHosts(s, s); len(got) != 0 {
+		t.Fatalf("ChangedHosts(s, s) = %v", got)
+	}
+	s1, acts := Step(s, []Event{cmd(CommandStart, "c1")}, t0)
+	if got := ChangedHosts(s, s1); !slices.Equal(got, []int{0, 1}) || len(acts) != 2 {
+		t.Fatalf("start: changed %v, actions %v", got, kinds(acts))
+	}
+	// A started event changes one host; a stale result none.
+	s2, _ := Step(s1, []Event{{Type: EventStarted, Host: "canary-02", Key: s1.Hosts[1].Jobs[0].Key}}, t0.Add(1))
+	if got := ChangedHosts(s1, s2); !slices.Equal(got, []int{1}) {
+		t.Fatalf("started: changed %v", got)
+	}
+	s3, _ := Step(s2, []Event{{Type: EventSucceeded, Host: "canary-05", Key: "r1/canary/canary-05/install"}}, t0.Add(2))
+	if got := ChangedHosts(s2, s3); len(got) != 0 {
+		t.Fatalf("a result for a job never dispatched changed %v", got)
+	}
+	// A result finishes one host and starts the next.
+	s4, _ := Step(s3, []Event{res(EventSucceeded, s3, "canary-01")}, t0.Add(3))
+	if got := ChangedHosts(s3, s4); !slices.Equal(got, []int{0, 2}) {
+		t.Fatalf("result: changed %v", got)
+	}
+	// Hosts as rows: each host's JSON without pins, the pins apart.
+	back := s4
+	back.Hosts = nil
+	for _, h := range s4.Hosts {
+		h.Pins = nil
+		b, err := json.Marshal(h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var g HostState
+		if err := json.Unmarshal(b, &g); err != nil {
+			t.Fatal(err)
+		}
+		g.Pins = libc
+		back.Hosts = append(back.Hosts, g)
+	}
+	if got := ChangedHosts(s4, back); len(got) != 0 {
+		t.Fatalf("round trip changed %v", got)
+	}
+	if h, ok := back.Lookup("canary-03"); !ok || h.Phase != PhaseInstalling {
+		t.Fatalf("Lookup(canary-03) = %+v %v", h, ok)
+	}
+	if _, ok := back.Lookup("nope"); ok {
+		t.Fatal("Lookup(nope) found a host")
+	}
+	// Stepping the round-tripped state decides what stepping the
+	// original does.
+	a, actsA := Step(s4, []Event{res(EventSucceeded, s4, "canary-02")}, t0.Add(4))
+	b, actsB := Step(back, []Event{res(EventSucceeded, back, "canary-02")}, t0.Add(4))
+	if kinds(actsA) != kinds(actsB) || len(ChangedHosts(a, b)) != 0 {
+		t.Fatalf("round-tripped state steps differently: %v vs %v", kinds(actsA), kinds(actsB))
+	}
+}
