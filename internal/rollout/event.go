@@ -27,6 +27,10 @@ const (
 	// EventLost: the server gave up on the job (lease expired too often,
 	// host revoked or silent).
 	EventLost EventType = "lost"
+	// EventWithdrawn: the server took the job back before any agent got
+	// it (the rollout paused, halted or was cancelled): the host is as
+	// before the dispatch, and a later dispatch gets a new key.
+	EventWithdrawn EventType = "withdrawn"
 
 	CommandStart  EventType = "start"
 	CommandPause  EventType = "pause"

@@ -113,13 +113,34 @@ type HostState struct {
 	Note          string `json:"note,omitempty"`
 }
 
+// job is the host's job of this kind that was not withdrawn (nil when
+// none was dispatched).
 func (h *HostState) job(kind JobKind) *Job {
 	for i := range h.Jobs {
-		if h.Jobs[i].Kind == kind {
+		if h.Jobs[i].Kind == kind && h.Jobs[i].Result != "withdrawn" {
 			return &h.Jobs[i]
 		}
 	}
 	return nil
+}
+
+// withdrawn counts the host's withdrawn jobs of this kind.
+func (h *HostState) withdrawn(kind JobKind) int {
+	n := 0
+	for i := range h.Jobs {
+		if h.Jobs[i].Kind == kind && h.Jobs[i].Result == "withdrawn" {
+			n++
+		}
+	}
+	return n
+}
+
+// Job returns the host's job of this kind that was not withdrawn.
+func (h HostState) Job(kind JobKind) (Job, bool) {
+	if j := h.job(kind); j != nil {
+		return *j, true
+	}
+	return Job{}, false
 }
 
 // current is the host's running job, nil when none runs.
@@ -297,7 +318,9 @@ func (s *State) dispatch(h *HostState, kind JobKind, key string) Action {
 		a.Kind = ActionReboot
 	case JobRollback:
 		a.Kind, a.Pins = ActionRollback, h.Pins
-		a.Install = Key(s.Spec.ID, s.Spec.Rings[h.Ring].Name, h.ID, JobInstall)
+		if j := h.job(JobInstall); j != nil {
+			a.Install = j.Key
+		}
 	}
 	return a
 }

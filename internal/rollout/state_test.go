@@ -66,3 +66,41 @@ func TestChangedHosts(t *testing.T) {
 		t.Fatalf("round-tripped state steps differently: %v vs %v", kinds(actsA), kinds(actsB))
 	}
 }
+
+// TestWithdrawn: jobs the server took back on pause put their hosts back
+// where they were; resume dispatches them again under new keys, and an
+// answer to a withdrawn key changes nothing.
+func TestWithdrawn(t *testing.T) {
+	spec := Spec{ID: "r1", Rings: []Ring{ring("canary", Limit{Count: 2}, Limit{}, 0)}}
+	s := newState(t, spec, fleet(map[string]int{"canary": 3}))
+	s, _ = Step(s, []Event{cmd(CommandStart, "c1")}, t0)
+	s, _ = Step(s, []Event{cmd(CommandPause, "c2")}, t0.Add(1))
+	old := s.Hosts[0].Jobs[0].Key
+	s, acts := Step(s, []Event{{Type: EventWithdrawn, Host: "canary-01", Key: old, Reason: "rollout paused"},
+		{Type: EventWithdrawn, Host: "canary-02", Key: s.Hosts[1].Jobs[0].Key, Reason: "rollout paused"}}, t0.Add(2))
+	if len(acts) != 0 || s.Hosts[0].Phase != PhasePending || s.Hosts[1].Phase != PhasePending || s.Hosts[0].Wave != 0 {
+		t.Fatalf("after withdrawing: %v, hosts %+v", kinds(acts), s.Hosts[:2])
+	}
+	s, acts = Step(s, []Event{cmd(CommandResume, "c3")}, t0.Add(3))
+	if kinds(acts) != "install canary-01, install canary-02" || acts[0].Key != old+"#2" {
+		t.Fatalf("resume: %v (keys %q)", kinds(acts), acts[0].Key)
+	}
+	// The withdrawn key's answer is stale; the new key's counts.
+	s2, _ := Step(s, []Event{{Type: EventSucceeded, Host: "canary-01", Key: old}}, t0.Add(4))
+	if len(ChangedHosts(s, s2)) != 0 {
+		t.Fatalf("an answer to a withdrawn key changed the state: %+v", s2.Hosts[0])
+	}
+	s, acts = Step(s, []Event{{Type: EventSucceeded, Host: "canary-01", Key: old + "#2"}}, t0.Add(5))
+	if s.Hosts[0].Phase != PhaseSucceeded || kinds(acts) != "install canary-03" {
+		t.Fatalf("answer to the new key: %s, %v", s.Hosts[0].Phase, kinds(acts))
+	}
+	// A rollback is never withdrawn.
+	spec.Options.Rollback = true
+	r := newState(t, spec, fleet(map[string]int{"canary": 1}))
+	r, _ = Step(r, []Event{cmd(CommandStart, "c1")}, t0)
+	r, _ = Step(r, []Event{res(EventHealthFailed, r, "canary-01")}, t0.Add(1))
+	r2, _ := Step(r, []Event{{Type: EventWithdrawn, Host: "canary-01", Key: r.Hosts[0].Jobs[1].Key}}, t0.Add(2))
+	if r2.Hosts[0].Phase != PhaseRollingBack || len(ChangedHosts(r, r2)) != 0 {
+		t.Fatalf("a withdrawn rollback: %+v", r2.Hosts[0])
+	}
+}

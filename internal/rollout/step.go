@@ -162,14 +162,32 @@ func (s *State) result(e Event, at time.Time, acts *[]Action) {
 		}
 	case EventLost:
 		finish("lost", PhaseLost)
+	case EventWithdrawn:
+		var back Phase
+		switch j.Kind {
+		case JobInstall:
+			back, h.Wave = PhasePending, 0
+		case JobReboot:
+			back = PhaseAwaitingReboot
+		default:
+			return // a rollback is never taken back: the host needs it
+		}
+		j.Result, j.Finished, j.Reason = "withdrawn", at, e.Reason
+		h.Phase = back
+		s.audit(at, "server", "withdraw-"+string(j.Kind), ring, h.ID, e.Reason)
 	}
 }
 
 func (s *State) dispatchJob(h *HostState, kind JobKind, at time.Time, acts *[]Action) {
 	ring := s.Spec.Rings[h.Ring].Name
-	key := Key(s.Spec.ID, ring, h.ID, kind)
 	if h.job(kind) != nil {
 		return // never twice
+	}
+	// A job withdrawn before any agent got it is dispatched again under
+	// a new key: r/ring/host/install#2.
+	key := Key(s.Spec.ID, ring, h.ID, kind)
+	if n := h.withdrawn(kind); n > 0 {
+		key += fmt.Sprintf("#%d", n+1)
 	}
 	h.Jobs = append(h.Jobs, Job{Kind: kind, Key: key, Dispatched: at})
 	switch kind {

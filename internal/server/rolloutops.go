@@ -193,6 +193,9 @@ func (s *Server) rolloutRollback(w http.ResponseWriter, r *http.Request) {
 		}
 		one := api.RolloutRollbackHost{HostID: h.ID, Ring: ring}
 		install := rollout.Key(id, ring, h.ID, rollout.JobInstall)
+		if j, ok := h.Job(rollout.JobInstall); ok { // the last dispatch, if withdrawn before
+			install = j.Key
+		}
 		key := rollout.Key(id, ring, h.ID, manualRollbackKind)
 		if why := rollbackBlocked(h, have[install], have[key]); why != "" {
 			one.Reason = why

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,6 +39,15 @@ func rolloutJobID(key string) string {
 // is handed it at most once (a host has one ring and one key per kind).
 func sharedJobID(rolloutID, ring, kind, pins string) string {
 	return rolloutJobID(rolloutID + "/" + ring + "/" + kind + "/" + pins)
+}
+
+// again is the "#n" a key of a job dispatched again after a withdrawal
+// ends in ("" for the first dispatch): it makes the shared job a new one.
+func again(key string) string {
+	if i := strings.LastIndexByte(key, '#'); i >= 0 {
+		return key[i:]
+	}
+	return ""
 }
 
 // pinsRef names a list of pins by the SHA-256 of its JSON; an empty list
@@ -202,11 +212,42 @@ func (s *Server) stepRollout(ctx context.Context, id string, commands ...rollout
 	mu := s.rolloutLock(id)
 	mu.Lock()
 	defer mu.Unlock()
+	prev, next, err := s.stepOnce(ctx, id, commands...)
+	if err == nil && len(withdrawKinds(next.Status)) > 0 && next.Status != prev.Status {
+		// Take back at once what no agent got yet.
+		_, _, err = s.stepOnce(ctx, id)
+	}
+	return prev, next, err
+}
+
+// withdrawKinds are the kinds of queued jobs a rollout in this status
+// takes back before any agent gets them: "no new host starts" must hold
+// for hosts whose job waits for their next check-in too. A paused or
+// cancelled rollout also holds its reboots; a halted one still reboots
+// hosts that installed. Rollbacks are never taken back.
+func withdrawKinds(st rollout.Status) []string {
+	switch st {
+	case rollout.StatusPaused, rollout.StatusCancelled:
+		return []string{api.JobInstall, api.JobReboot}
+	case rollout.StatusHalted:
+		return []string{api.JobInstall}
+	}
+	return nil
+}
+
+func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Event) (rollout.State, rollout.State, error) {
 	for attempt := 0; ; attempt++ {
 		l, err := s.loadRollout(ctx, id)
 		st := l.st
 		if err != nil {
 			return st, st, err
+		}
+		if kinds := withdrawKinds(st.Status); len(kinds) > 0 {
+			if n, err := s.store.WithdrawRolloutJobs(ctx, id, kinds...); err != nil {
+				return st, st, err
+			} else if n > 0 {
+				s.log.Info("rollout jobs withdrawn", "rollout", id, "jobs", n, "status", st.Status)
+			}
 		}
 		events, seen, err := s.resultEvents(ctx, id, &st)
 		if err != nil {
@@ -282,14 +323,14 @@ func actionJobs(id string, opts api.RolloutOptions, acts []rollout.Action, refs 
 		)
 		switch a.Kind {
 		case rollout.ActionInstall:
-			kind, jobID = api.JobInstall, sharedJobID(id, a.Ring, api.JobInstall, refs.ref(a.Pins))
+			kind, jobID = api.JobInstall, sharedJobID(id, a.Ring, api.JobInstall+again(a.Key), refs.ref(a.Pins))
 			params = api.InstallParams{Packages: a.Pins, AllowRemovals: opts.AllowRemovals, LockTimeoutSeconds: opts.LockTimeoutSeconds}
 		case rollout.ActionReboot:
-			kind, jobID, params = api.JobReboot, sharedJobID(id, a.Ring, api.JobReboot, ""), api.RebootParams{IfRequired: true}
+			kind, jobID, params = api.JobReboot, sharedJobID(id, a.Ring, api.JobReboot+again(a.Key), ""), api.RebootParams{IfRequired: true}
 		case rollout.ActionRollback:
 			ref := refs.ref(a.Pins)
-			kind, jobID = api.JobRollback, sharedJobID(id, a.Ring, api.JobRollback, ref)
-			params = api.RollbackParams{InstallJob: sharedJobID(id, a.Ring, api.JobInstall, ref), LockTimeoutSeconds: opts.LockTimeoutSeconds}
+			kind, jobID = api.JobRollback, sharedJobID(id, a.Ring, api.JobRollback+again(a.Install), ref)
+			params = api.RollbackParams{InstallJob: sharedJobID(id, a.Ring, api.JobInstall+again(a.Install), ref), LockTimeoutSeconds: opts.LockTimeoutSeconds}
 		default:
 			continue
 		}
@@ -328,6 +369,12 @@ func (s *Server) resultEvents(ctx context.Context, id string, st *rollout.State)
 		case hj.State == store.JobDone:
 			if current {
 				events = append(events, resultEvent(u.RolloutJobRef))
+			}
+			seen[u.Key] = store.SeenAll
+		case hj.State == store.JobWithdrawn:
+			if current {
+				events = append(events, rollout.Event{Type: rollout.EventWithdrawn, Host: hj.HostID, Key: u.Key,
+					Reason: "taken back before the host got it: rollout " + string(st.Status)})
 			}
 			seen[u.Key] = store.SeenAll
 		case !u.HostRevokedAt.IsZero():

@@ -36,6 +36,7 @@ func TestRollouts(t *testing.T) {
 		"CreateRefused":             tRolloutCreateRefused,
 		"ReplicasStepOnce":          tRolloutReplicasStepOnce,
 		"LegacyState":               tRolloutLegacyState,
+		"WithdrawQueued":            tRolloutWithdrawQueued,
 	}
 	for _, backend := range []string{"sqlite", "postgres"} {
 		for name, test := range tests {
@@ -697,4 +698,60 @@ func tRolloutLegacyState(t *testing.T, e *rolloutEnv) {
 	}
 	e.restart()
 	e.wantPhases(r.ID, map[string]rollout.Phase{order[0]: "installing", order[1]: "pending"})
+}
+
+// tRolloutWithdrawQueued: pausing takes back the install jobs no agent
+// has picked up yet (no new host starts, even one whose job waits for
+// its next check-in); a job already handed out runs on. Resume hands the
+// taken-back hosts new jobs, and a halt takes back the queued ones too.
+func tRolloutWithdrawQueued(t *testing.T, e *rolloutEnv) {
+	e.fleet(map[string]string{"w1": "test", "w2": "test", "w3": "test", "w4": "test"})
+	var r api.Rollout
+	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
+		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Count: 3}}}}, &r)
+	e.command(r.ID, "start", 200)
+	order := e.byID("w1", "w2", "w3", "w4")
+	j1 := e.oneJob(order[0], api.JobInstall) // handed out; the others wait for their check-in
+	e.command(r.ID, "pause", 200)
+	ctx := context.Background()
+	_, hjs, err := e.st.Job(ctx, j1.ID)
+	states := map[string]string{}
+	for _, hj := range hjs {
+		states[hj.HostID] = hj.State
+	}
+	if err != nil || states[e.ids[order[0]]] != store.JobLeased || states[e.ids[order[1]]] != store.JobWithdrawn || states[e.ids[order[2]]] != store.JobWithdrawn {
+		t.Fatalf("after pause, the shared job's hosts: %v, %v", states, err)
+	}
+	e.noJob(order[1])
+	e.wantPhases(r.ID, map[string]rollout.Phase{order[0]: "installing", order[1]: "pending", order[2]: "pending", order[3]: "pending"})
+	// The host that had its job finishes it while paused.
+	e.report(order[0], j1, "ok", "", installResult(t, j1, true, false))
+	e.noJob(order[1])
+	e.command(r.ID, "resume", 200)
+	j2 := e.oneJob(order[1], api.JobInstall)
+	if j2.ID == j1.ID {
+		t.Fatalf("a host taken back got the withdrawn job %s again", j1.ID)
+	}
+	r = e.wantPhases(r.ID, map[string]rollout.Phase{order[0]: "succeeded", order[1]: "installing", order[2]: "installing", order[3]: "installing"})
+	if jobs := member(r, order[1]).Jobs; len(jobs) != 2 || jobs[0].Result != "withdrawn" || jobs[0].State != store.JobWithdrawn ||
+		!strings.HasSuffix(jobs[1].Key, "/install#2") {
+		t.Fatalf("jobs of a host taken back: %+v", jobs)
+	}
+	// A failure halts (budget 0): the queued jobs are taken back.
+	e.report(order[1], j2, "failed", "apt-get install: exit status 100", installResult(t, j2, true, true))
+	r = e.wantPhases(r.ID, map[string]rollout.Phase{order[0]: "succeeded", order[1]: "failed", order[2]: "pending", order[3]: "pending"})
+	if r.Status != "halted" {
+		t.Fatalf("after a failure: %s", r.Status)
+	}
+	e.noJob(order[2])
+	e.noJob(order[3])
+	var whats []string
+	for _, a := range r.Audit {
+		if strings.HasPrefix(a.What, "withdraw") {
+			whats = append(whats, a.What+" "+a.Host)
+		}
+	}
+	if len(whats) != 4 {
+		t.Errorf("audit of withdrawals: %v", whats)
+	}
 }

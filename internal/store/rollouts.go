@@ -130,6 +130,10 @@ type RolloutStore interface {
 	// engine: handed out and not seen so, answered and not seen so, or
 	// of a revoked host and not seen answered.
 	RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJobUpdate, error)
+	// WithdrawRolloutJobs takes back the rollout's queued jobs of these
+	// kinds that no agent ever got (never leased): their state becomes
+	// JobWithdrawn and RolloutJobUpdates lists them. It returns how many.
+	WithdrawRolloutJobs(ctx context.Context, id string, kinds ...string) (int, error)
 	// RolloutPhases counts a rollout's hosts by phase.
 	RolloutPhases(ctx context.Context, id string) (map[string]int, error)
 	// QueueRolloutJobs queues the jobs whose keys were never queued and
@@ -367,7 +371,7 @@ func (s *sqlStore) RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJ
 		FROM rollout_jobs rj JOIN host_jobs hj ON hj.job_id = rj.job_id AND hj.host_id = rj.host_id
 		JOIN hosts h ON h.id = rj.host_id
 		WHERE rj.rollout_id = ? AND rj.seen < 2
-		AND (hj.state = 'done' OR (hj.state = 'leased' AND rj.seen = 0) OR h.revoked_at <> 0)
+		AND (hj.state IN ('done', 'withdrawn') OR (hj.state = 'leased' AND rj.seen = 0) OR h.revoked_at <> 0)
 		ORDER BY rj.host_id, rj.key`), id)
 	if err != nil {
 		return nil, fmt.Errorf("store: job updates of rollout %s: %w", id, err)
@@ -589,4 +593,30 @@ func (s *sqlStore) RolloutPhases(ctx context.Context, id string) (map[string]int
 		out[phase] = n
 	}
 	return out, rows.Err()
+}
+
+// WithdrawRolloutJobs implements RolloutStore. A job whose lease ran out
+// is queued again but may be running on its host: only jobs never
+// handed out (no attempts) are taken back.
+func (s *sqlStore) WithdrawRolloutJobs(ctx context.Context, id string, kinds ...string) (int, error) {
+	if len(kinds) == 0 {
+		return 0, nil
+	}
+	args := []any{id}
+	in := ""
+	for i, k := range kinds {
+		if i > 0 {
+			in += ", "
+		}
+		in += "?"
+		args = append(args, k)
+	}
+	n, err := s.exec(ctx, `UPDATE host_jobs SET state = 'withdrawn'
+		WHERE (job_id, host_id) IN (SELECT rj.job_id, rj.host_id FROM rollout_jobs rj
+			WHERE rj.rollout_id = ? AND rj.seen < 2 AND rj.kind IN (`+in+`))
+		AND state = 'queued' AND attempts = 0`, args...)
+	if err != nil {
+		return 0, fmt.Errorf("store: withdraw jobs of rollout %s: %w", id, err)
+	}
+	return int(n), nil
 }

@@ -111,6 +111,9 @@ const (
 	JobQueued = "queued" // not handed out, or its lease ran out
 	JobLeased = "leased" // handed to the agent until LeaseUntil
 	JobDone   = "done"   // result stored (the agent's status inside)
+	// JobWithdrawn: taken back before any agent got it (a rollout's
+	// queued jobs when it pauses, halts or is cancelled).
+	JobWithdrawn = "withdrawn"
 )
 
 // HostJob is one host's part of a Job. (JobID, HostID) is its
