@@ -16,7 +16,9 @@ const engine = "engine"
 // Step is idempotent: events it has already applied (a result for a job
 // that is no longer running, a command whose ID it has seen) change
 // nothing, and a job is dispatched at most once per (host, kind) — the
-// state records it before the action is returned. The server must
+// state records it before the action is returned — unless the server
+// withdrew it before any agent got it (EventWithdrawn): a new dispatch
+// then has a new key. The server must
 // persist the returned state and queue the actions' jobs together (one
 // transaction), or queue them by Key after saving the state
 // (Outstanding re-lists them after a crash).
