@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -37,6 +38,7 @@ func serverCmd(logLevel *string) *cobra.Command {
 		feedFlags           serverFeedFlags
 		changelogs          bool
 		changelogWorkers    int
+		pprofAddr           string
 	)
 	cmd := &cobra.Command{
 		Use:   "server",
@@ -139,6 +141,11 @@ packages (findings then say that their CVEs come from the feeds only).`,
 				}()
 			}
 			errc := make(chan error, 1)
+			if pprofAddr != "" {
+				if err := servePprof(ctx, pprofAddr, errc); err != nil {
+					return err
+				}
+			}
 			go func() { errc <- hs.ServeTLS(ln, "", "") }()
 			select {
 			case err := <-errc:
@@ -167,6 +174,7 @@ packages (findings then say that their CVEs come from the feeds only).`,
 	f.DurationVar(&rolloutTick, "rollout-tick", 30*time.Second, "how often rollouts are stepped for soak, windows and time-outs (results step them at once)")
 	f.BoolVar(&changelogs, "changelogs", true, "read the candidate changelogs of the hosts' updates (CVEs, urgency, release dates) from the mirrored repositories")
 	f.IntVar(&changelogWorkers, "changelog-workers", 2, "packages downloaded at once to read their changelogs")
+	f.StringVar(&pprofAddr, "pprof", "", "serve Go's profiles (/debug/pprof/) without TLS or authentication on this loopback address, e.g. 127.0.0.1:6060 (for benchmarks)")
 	feedFlags.add(cmd)
 	return cmd
 }
@@ -262,4 +270,29 @@ func defaultNames() []string {
 		}
 	}
 	return names
+}
+
+// servePprof serves net/http/pprof's handlers on a loopback address: they
+// have no authentication, so any other address is refused.
+func servePprof(ctx context.Context, addr string, errc chan<- error) error {
+	host, _, err := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("--pprof %q: want a loopback address and port, e.g. 127.0.0.1:6060", addr)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("--pprof: %w", err)
+	}
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); hs.Close() }()
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	return nil
 }

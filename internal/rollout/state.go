@@ -240,6 +240,23 @@ func (s *State) host(id string) int {
 	return -1
 }
 
+// Idle reports whether only an operator's command can change the state:
+// the rollout is completed, or halted or cancelled with no host in
+// flight (no result to wait for, no time-out, no reboot to start).
+func (s *State) Idle() bool {
+	switch s.Status {
+	case StatusCompleted:
+		return true
+	case StatusHalted, StatusCancelled:
+		return !slices.ContainsFunc(s.Hosts, func(h HostState) bool { return h.Phase.inFlight() })
+	}
+	return false
+}
+
+// InFlight reports whether a host in this phase has a job running or a
+// reboot to come.
+func (p Phase) InFlight() bool { return p.inFlight() }
+
 // Lookup returns a copy of host id's state.
 func (s *State) Lookup(id string) (HostState, bool) {
 	if i := s.host(id); i >= 0 {

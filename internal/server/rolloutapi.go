@@ -436,9 +436,9 @@ func (s *Server) rolloutCommand(w http.ResponseWriter, r *http.Request) {
 
 // rolloutView renders a rollout as opts say.
 func (s *Server) rolloutView(ctx context.Context, rec store.Rollout, opts rolloutViewOpts) (api.Rollout, error) {
-	var head rollout.State
-	if err := json.Unmarshal(rec.State, &head); err != nil {
-		return api.Rollout{}, fmt.Errorf("stored state of rollout %s: %w", rec.ID, err)
+	head, legacy, err := readHead(rec)
+	if err != nil {
+		return api.Rollout{}, err
 	}
 	v := api.Rollout{ID: rec.ID, Name: rec.Name, Status: string(head.Status), Reason: head.Reason, SetHash: rec.SetHash,
 		Version: rec.Version, CreatedAt: rec.CreatedAt, CreatedBy: rec.CreatedBy, UpdatedAt: rec.UpdatedAt,
@@ -449,7 +449,7 @@ func (s *Server) rolloutView(ctx context.Context, rec store.Rollout, opts rollou
 	for _, rs := range head.Rings {
 		v.Rings = append(v.Rings, api.RolloutRing{RingState: rs})
 	}
-	if len(head.Hosts) > 0 { // stored before rollout_hosts
+	if legacy { // stored before rollout_hosts
 		for _, h := range head.Hosts {
 			v.Hosts[string(h.Phase)]++
 		}

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -50,15 +52,19 @@ func again(key string) string {
 	return ""
 }
 
-// pinsRef names a list of pins by the SHA-256 of its JSON; an empty list
-// is "".
+// pinsRef names a list of pins by the SHA-256 of its lines
+// "package\tarch\tversion\n" (not of its JSON, which a new field of
+// apply.Pin would change) and returns its JSON; an empty list is "".
 func pinsRef(pins []apply.Pin) (string, []byte) {
 	if len(pins) == 0 {
 		return "", nil
 	}
+	h := sha256.New()
+	for _, p := range pins {
+		fmt.Fprintf(h, "%s\t%s\t%s\n", p.Package, p.Arch, p.Version)
+	}
 	b, _ := json.Marshal(pins) // pins always marshal
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:]), b
+	return hex.EncodeToString(h.Sum(nil)), b
 }
 
 // pinRefs names pin lists by the list's first element: hosts that share
@@ -125,11 +131,12 @@ func (s *Server) loadRollout(ctx context.Context, id string) (loadedRollout, err
 			return l, nil
 		}
 	}
-	if err := json.Unmarshal(rec.State, &l.st); err != nil {
-		return l, fmt.Errorf("stored state of rollout %s: %w", id, err)
+	head, legacy, err := readHead(rec)
+	if err != nil {
+		return l, err
 	}
-	l.st.Audit, l.refs = nil, pinRefs{}
-	if len(l.st.Hosts) > 0 {
+	l.st, l.refs = head, pinRefs{}
+	if legacy {
 		l.legacy = true
 		return l, nil
 	}
@@ -194,11 +201,42 @@ func hostRows(st rollout.State, idx []int, refs pinRefs) ([]store.RolloutHost, [
 	return rows, lists, nil
 }
 
-// headJSON is a state without its hosts and audit, as the rollout's row
-// keeps it.
+// storedHead is a state without its hosts and audit, as the rollout's
+// row keeps it. Its "hosts" is the string "rows": a server from before
+// rollout_hosts, still running during an upgrade, then fails to read the
+// state instead of stepping a rollout without hosts. Before, "hosts" was
+// the list of hosts.
+type storedHead struct {
+	rollout.State
+	Hosts json.RawMessage `json:"hosts"`
+}
+
+const hostsInRows = `"rows"`
+
 func headJSON(st rollout.State) ([]byte, error) {
 	st.Hosts, st.Audit = nil, nil
-	return json.Marshal(st)
+	return json.Marshal(storedHead{State: st, Hosts: json.RawMessage(hostsInRows)})
+}
+
+// readHead reads a rollout row's state; legacy is set when it holds its
+// hosts (stored before rollout_hosts), which are then in the state.
+func readHead(rec store.Rollout) (st rollout.State, legacy bool, err error) {
+	var h storedHead
+	if err := json.Unmarshal(rec.State, &h); err != nil {
+		return st, false, fmt.Errorf("stored state of rollout %s: %w", rec.ID, err)
+	}
+	st = h.State
+	st.Audit = nil
+	switch raw := string(h.Hosts); raw {
+	case hostsInRows:
+		return st, false, nil
+	case "", "null":
+		return st, false, fmt.Errorf("stored state of rollout %s: no hosts", rec.ID)
+	}
+	if err := json.Unmarshal(h.Hosts, &st.Hosts); err != nil {
+		return st, false, fmt.Errorf("stored state of rollout %s: hosts: %w", rec.ID, err)
+	}
+	return st, true, nil
 }
 
 // stepRollout applies commands and every stored result the state has not
@@ -273,7 +311,7 @@ func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Ev
 		if err := json.Unmarshal(l.rec.Spec, &req); err != nil {
 			return st, st, fmt.Errorf("stored request of rollout %s: %w", id, err)
 		}
-		jobs, err := actionJobs(id, req.Options, acts, l.refs, now)
+		jobs, err := s.actionJobs(ctx, id, req.Options, acts, l.refs, now)
 		if err != nil {
 			return st, st, err
 		}
@@ -293,9 +331,13 @@ func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Ev
 		if err != nil {
 			return st, st, err
 		}
-		cached := next
-		cached.Audit = nil
-		s.rolloutStates.Store(id, &cachedRollout{version: version, st: cached, refs: l.refs})
+		if next.Idle() { // kept in memory only while it may move
+			s.rolloutStates.Delete(id)
+		} else {
+			cached := next
+			cached.Audit = nil
+			s.rolloutStates.Store(id, &cachedRollout{version: version, st: cached, refs: l.refs})
+		}
 		for _, a := range acts {
 			switch a.Kind {
 			case rollout.ActionHalt, rollout.ActionPromote, rollout.ActionComplete:
@@ -313,9 +355,23 @@ func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Ev
 // with the same pins share their install and rollback jobs, all hosts
 // of a ring its reboot job: the job's row and parameters are stored
 // once, each host has its own state and result.
-func actionJobs(id string, opts api.RolloutOptions, acts []rollout.Action, refs pinRefs, now time.Time) ([]store.RolloutJob, error) {
+//
+// A rollback names the job ID its install was queued under (read back:
+// installs queued before jobs were shared have one of their own), and
+// hosts that shared the install share the rollback.
+func (s *Server) actionJobs(ctx context.Context, id string, opts api.RolloutOptions, acts []rollout.Action, refs pinRefs, now time.Time) ([]store.RolloutJob, error) {
+	var installs []string
+	for _, a := range acts {
+		if a.Kind == rollout.ActionRollback {
+			installs = append(installs, a.Install)
+		}
+	}
+	installIDs, err := s.store.RolloutJobIDs(ctx, id, installs)
+	if err != nil {
+		return nil, err
+	}
 	var jobs []store.RolloutJob
-	checked := map[string]bool{}
+	checked := map[string][]byte{} // job ID → its parameters
 	for _, a := range acts {
 		var (
 			kind, jobID string
@@ -328,23 +384,25 @@ func actionJobs(id string, opts api.RolloutOptions, acts []rollout.Action, refs 
 		case rollout.ActionReboot:
 			kind, jobID, params = api.JobReboot, sharedJobID(id, a.Ring, api.JobReboot+again(a.Key), ""), api.RebootParams{IfRequired: true}
 		case rollout.ActionRollback:
-			ref := refs.ref(a.Pins)
-			kind, jobID = api.JobRollback, sharedJobID(id, a.Ring, api.JobRollback+again(a.Install), ref)
-			params = api.RollbackParams{InstallJob: sharedJobID(id, a.Ring, api.JobInstall+again(a.Install), ref), LockTimeoutSeconds: opts.LockTimeoutSeconds}
+			install, ok := installIDs[a.Install]
+			if !ok {
+				return nil, fmt.Errorf("rollout %s: rollback of host %s: its install %s was never queued", id, a.Host, a.Install)
+			}
+			kind, jobID = api.JobRollback, rolloutJobID("rollback of "+install)
+			params = api.RollbackParams{InstallJob: install, LockTimeoutSeconds: opts.LockTimeoutSeconds}
 		default:
 			continue
 		}
-		j := store.RolloutJob{Key: a.Key, HostID: a.Host, Ring: a.Ring,
-			Job: store.Job{ID: jobID, Kind: kind, CreatedAt: now, CreatedBy: "rollout " + id}}
-		if !checked[jobID] {
-			// The first host's copy is the one stored.
-			raw := api.Raw(params)
+		raw, ok := checked[jobID]
+		if !ok {
+			raw = api.Raw(params)
 			if _, err := api.ParseJobParams(kind, raw); err != nil {
 				return nil, fmt.Errorf("rollout %s: %s job of host %s: %w", id, kind, a.Host, err)
 			}
-			checked[jobID], j.Job.Params = true, raw
+			checked[jobID] = raw
 		}
-		jobs = append(jobs, j)
+		jobs = append(jobs, store.RolloutJob{Key: a.Key, HostID: a.Host, Ring: a.Ring,
+			Job: store.Job{ID: jobID, Kind: kind, Params: raw, CreatedAt: now, CreatedBy: "rollout " + id}})
 	}
 	return jobs, nil
 }
@@ -474,27 +532,35 @@ func (s *Server) ResumeRollouts(ctx context.Context) error {
 	}
 	var errs []error
 	for _, r := range list {
-		l, err := s.loadRollout(ctx, r.ID)
-		var req api.CreateRolloutRequest
-		if err == nil {
-			err = json.Unmarshal(r.Spec, &req)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("rollout %s: %w", r.ID, err))
-			continue
-		}
-		jobs, err := actionJobs(r.ID, req.Options, rollout.Outstanding(l.st), l.refs, s.cfg.Now())
-		if err == nil && len(jobs) > 0 {
-			var queued []string
-			if queued, err = s.store.QueueRolloutJobs(ctx, r.ID, jobs, nil); len(queued) > 0 {
-				s.log.Warn("rollout jobs queued again", "rollout", r.ID, "jobs", queued)
-			}
-		}
+		mu := s.rolloutLock(r.ID)
+		mu.Lock()
+		err := s.resumeRollout(ctx, r)
+		mu.Unlock()
 		if err != nil {
 			errs = append(errs, fmt.Errorf("rollout %s: %w", r.ID, err))
 		}
 	}
 	return errors.Join(errs...)
+}
+
+func (s *Server) resumeRollout(ctx context.Context, r store.Rollout) error {
+	l, err := s.loadRollout(ctx, r.ID)
+	if err != nil {
+		return err
+	}
+	var req api.CreateRolloutRequest
+	if err := json.Unmarshal(r.Spec, &req); err != nil {
+		return err
+	}
+	jobs, err := s.actionJobs(ctx, r.ID, req.Options, rollout.Outstanding(l.st), l.refs, s.cfg.Now())
+	if err != nil || len(jobs) == 0 {
+		return err
+	}
+	queued, err := s.store.QueueRolloutJobs(ctx, r.ID, jobs, nil)
+	if len(queued) > 0 {
+		s.log.Warn("rollout jobs queued again", "rollout", r.ID, "jobs", queued)
+	}
+	return err
 }
 
 // StepRollouts steps every rollout that is not created or completed.
@@ -506,6 +572,18 @@ func (s *Server) StepRollouts(ctx context.Context) error {
 	}
 	var errs []error
 	for _, r := range list {
+		if r.Status == string(rollout.StatusHalted) || r.Status == string(rollout.StatusCancelled) {
+			// An idle rollout (nothing in flight) moves only by a command
+			// or a late result, which step it themselves.
+			phases, err := s.store.RolloutPhases(ctx, r.ID)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("rollout %s: %w", r.ID, err))
+				continue
+			}
+			if !slices.ContainsFunc(slices.Collect(maps.Keys(phases)), func(p string) bool { return rollout.Phase(p).InFlight() }) && len(phases) > 0 {
+				continue
+			}
+		}
 		if _, _, err := s.stepRollout(ctx, r.ID); err != nil {
 			errs = append(errs, fmt.Errorf("rollout %s: %w", r.ID, err))
 		}

@@ -693,7 +693,7 @@ func tRolloutLegacyState(t *testing.T, e *rolloutEnv) {
 	}
 	rec, _ := e.st.Rollout(ctx, r.ID)
 	var head map[string]json.RawMessage
-	if err := json.Unmarshal(rec.State, &head); err != nil || head["hosts"] != nil {
+	if err := json.Unmarshal(rec.State, &head); err != nil || string(head["hosts"]) != `"rows"` {
 		t.Fatalf("the rollout's row still holds its hosts: %s", rec.State)
 	}
 	e.restart()

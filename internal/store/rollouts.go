@@ -134,6 +134,9 @@ type RolloutStore interface {
 	// kinds that no agent ever got (never leased): their state becomes
 	// JobWithdrawn and RolloutJobUpdates lists them. It returns how many.
 	WithdrawRolloutJobs(ctx context.Context, id string, kinds ...string) (int, error)
+	// RolloutJobIDs maps the rollout's queued keys among keys to their
+	// job IDs.
+	RolloutJobIDs(ctx context.Context, id string, keys []string) (map[string]string, error)
 	// RolloutPhases counts a rollout's hosts by phase.
 	RolloutPhases(ctx context.Context, id string) (map[string]int, error)
 	// QueueRolloutJobs queues the jobs whose keys were never queued and
@@ -619,4 +622,21 @@ func (s *sqlStore) WithdrawRolloutJobs(ctx context.Context, id string, kinds ...
 		return 0, fmt.Errorf("store: withdraw jobs of rollout %s: %w", id, err)
 	}
 	return int(n), nil
+}
+
+// RolloutJobIDs implements RolloutStore.
+func (s *sqlStore) RolloutJobIDs(ctx context.Context, id string, keys []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, k := range keys {
+		var job string
+		err := s.rdb.QueryRowContext(ctx, s.q("SELECT job_id FROM rollout_jobs WHERE key = ? AND rollout_id = ?"), k, id).Scan(&job)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: job of %s: %w", k, err)
+		}
+		out[k] = job
+	}
+	return out, nil
 }
