@@ -199,30 +199,67 @@ func (c *changelogReader) readRound(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// activeHosts are the IDs of the hosts ListHosts lists (not revoked).
+func (c *changelogReader) activeHosts(ctx context.Context) (map[string]bool, error) {
+	hosts, err := c.s.store.ListHosts(ctx, store.HostFilter{})
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]bool, len(hosts))
+	for _, h := range hosts {
+		m[h.ID] = true
+	}
+	return m, nil
+}
+
 // wantedKeys gathers, per world, the keys of the stored updates still to
 // be read.
 func (c *changelogReader) wantedKeys(ctx context.Context) (map[string]*wanted, []string, error) {
-	hosts, err := c.s.store.ListHosts(ctx, store.HostFilter{})
+	refs, err := c.s.store.UpdateRefs(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	active, err := c.activeHosts(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
 	now := c.s.cfg.Now()
 	worlds, seen := map[string]*wanted{}, map[changelog.Key]bool{}
 	var order []string
-	for _, h := range hosts {
-		u, err := c.s.store.HostUpdates(ctx, h.ID)
-		if errors.Is(err, store.ErrNotFound) || err == nil && u.Error != "" {
+	// Hosts built from one image share a stored list: its keys are read
+	// once (at 100,000 hosts, decoding each host's copy was most of a pass).
+	keysOf := map[string][]changelog.Key{}
+	for _, r := range refs {
+		if !active[r.HostID] || r.Error != "" {
 			continue
 		}
-		if err != nil {
-			return nil, nil, err
+		keys, ok := keysOf[r.Hash]
+		if !ok || r.Hash == "" {
+			var data []byte
+			if r.Hash != "" {
+				data, err = c.s.store.UpdateList(ctx, r.Hash)
+			} else { // stored inline, before update_lists
+				var u store.HostUpdates
+				u, err = c.s.store.HostUpdates(ctx, r.HostID)
+				data = u.Updates
+			}
+			if errors.Is(err, store.ErrNotFound) {
+				continue // pruned or removed since the listing
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			var ups []detect.Update
+			if err := json.Unmarshal(data, &ups); err != nil {
+				return nil, nil, fmt.Errorf("stored updates of host %s: %w", r.HostID, err)
+			}
+			keys = changelog.Keys(ups)
+			if r.Hash != "" {
+				keysOf[r.Hash] = keys
+			}
 		}
-		var ups []detect.Update
-		if err := json.Unmarshal(u.Updates, &ups); err != nil {
-			return nil, nil, fmt.Errorf("stored updates of host %s: %w", h.ID, err)
-		}
-		world := central.WorldOf(u.Basis)
-		for _, k := range changelog.Keys(ups) {
+		world := central.WorldOf(r.Basis)
+		for _, k := range keys {
 			if seen[k] {
 				continue
 			}
@@ -233,7 +270,7 @@ func (c *changelogReader) wantedKeys(ctx context.Context) (map[string]*wanted, [
 			w := worlds[world]
 			if w == nil {
 				// The basis ends with the hash of the inventory it was computed from.
-				w = &wanted{inventory: u.Basis[strings.LastIndexByte(u.Basis, ':')+1:]}
+				w = &wanted{inventory: r.Basis[strings.LastIndexByte(r.Basis, ':')+1:]}
 				worlds[world] = w
 				order = append(order, world)
 			}

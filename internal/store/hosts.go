@@ -231,3 +231,34 @@ func (s *sqlStore) HostUpdates(ctx context.Context, hostID string) (HostUpdates,
 	u.ComputedAt, u.Updates = fromMS(computed), textBytes(updates)
 	return u, nil
 }
+
+// UpdateRefs implements Store.
+func (s *sqlStore) UpdateRefs(ctx context.Context) ([]UpdateRef, error) {
+	rows, err := s.rdb.QueryContext(ctx, `SELECT host_id, basis, COALESCE(updates_hash, ''), error FROM host_updates ORDER BY host_id`)
+	if err != nil {
+		return nil, fmt.Errorf("store: update refs: %w", err)
+	}
+	defer rows.Close()
+	var out []UpdateRef
+	for rows.Next() {
+		var r UpdateRef
+		if err := rows.Scan(&r.HostID, &r.Basis, &r.Hash, &r.Error); err != nil {
+			return nil, fmt.Errorf("store: update refs: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// UpdateList implements Store.
+func (s *sqlStore) UpdateList(ctx context.Context, hash string) ([]byte, error) {
+	var list string
+	err := s.rdb.QueryRowContext(ctx, s.q("SELECT updates FROM update_lists WHERE hash = ?"), hash).Scan(&list)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("update list", hash)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: update list %s: %w", hash, err)
+	}
+	return []byte(list), nil
+}

@@ -95,6 +95,14 @@ type HostUpdates struct {
 	Error      string // why no result could be computed ("" ok)
 }
 
+// UpdateRef is a host's detection result, its list named by hash.
+type UpdateRef struct {
+	HostID string
+	Basis  string
+	Hash   string // "" for a list stored inline
+	Error  string
+}
+
 // Job is a unit of work for a set of hosts (scan now; later install,
 // reboot, rollback). Each (job, host) pair is delivered at least once and
 // its result stored once.
@@ -188,6 +196,12 @@ type Store interface {
 	// Detection results.
 	PutHostUpdates(ctx context.Context, u HostUpdates) error
 	HostUpdates(ctx context.Context, hostID string) (HostUpdates, error)
+	// UpdateRefs lists every host's detection result without its list:
+	// the hash naming the list (UpdateList), "" for a list stored inline
+	// before update_lists (read it with HostUpdates).
+	UpdateRefs(ctx context.Context) ([]UpdateRef, error)
+	// UpdateList returns a stored list of updates by hash.
+	UpdateList(ctx context.Context, hash string) ([]byte, error)
 	// PruneUpdateLists deletes stored lists of updates that no host names.
 	PruneUpdateLists(ctx context.Context) (int64, error)
 

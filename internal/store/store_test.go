@@ -291,6 +291,26 @@ func testUpdateListsShared(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	check(HostUpdates{HostID: "old", ComputedAt: t0, Basis: "inv+old", Updates: list1, Count: 1})
+
+	// The refs name each host's list by hash (the inline one by none),
+	// and the hash reads the list back.
+	refs, err := s.UpdateRefs(ctx)
+	if err != nil || len(refs) != 4 {
+		t.Fatalf("UpdateRefs = %+v, %v", refs, err)
+	}
+	byHost := map[string]UpdateRef{}
+	for _, r := range refs {
+		byHost[r.HostID] = r
+	}
+	if byHost["a"].Hash == "" || byHost["a"].Hash != byHost["b"].Hash || byHost["old"].Hash != "" || byHost["c"].Hash != "" ||
+		byHost["a"].Basis != "inv+a" {
+		t.Fatalf("UpdateRefs = %+v", byHost)
+	}
+	if got, err := s.UpdateList(ctx, byHost["a"].Hash); err != nil || string(got) != string(list2) {
+		t.Errorf("UpdateList = %s, %v", got, err)
+	}
+	_, err = s.UpdateList(ctx, "nope")
+	wantErr(t, err, ErrNotFound, "update list nope")
 }
 
 func testSettings(t *testing.T, s Store) {
