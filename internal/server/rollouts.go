@@ -281,7 +281,7 @@ func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Ev
 			return st, st, err
 		}
 		if kinds := withdrawKinds(st.Status); len(kinds) > 0 {
-			if n, err := s.store.WithdrawRolloutJobs(ctx, id, kinds...); err != nil {
+			if n, err := s.store.WithdrawRolloutJobs(ctx, id, kinds, nil); err != nil {
 				return st, st, err
 			} else if n > 0 {
 				s.log.Info("rollout jobs withdrawn", "rollout", id, "jobs", n, "status", st.Status)
@@ -330,6 +330,19 @@ func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Ev
 		}
 		if err != nil {
 			return st, st, err
+		}
+		// A job the engine gave up on (its time-out) and no agent has yet
+		// is taken back: its host must not install after being counted lost.
+		var lost []string
+		for _, i := range changed {
+			if h := next.Hosts[i]; h.Phase == rollout.PhaseLost && len(h.Jobs) > 0 && i < len(st.Hosts) && st.Hosts[i].Phase != rollout.PhaseLost {
+				lost = append(lost, h.Jobs[len(h.Jobs)-1].Key)
+			}
+		}
+		if n, err := s.store.WithdrawRolloutJobs(ctx, id, nil, lost); err != nil {
+			s.log.Warn("rollout: withdraw the jobs of hosts lost", "rollout", id, "err", err)
+		} else if n > 0 {
+			s.log.Info("rollout jobs of lost hosts withdrawn", "rollout", id, "jobs", n)
 		}
 		if next.Idle() { // kept in memory only while it may move
 			s.rolloutStates.Delete(id)

@@ -745,6 +745,26 @@ func tRolloutWithdrawQueued(t *testing.T, e *rolloutEnv) {
 	}
 	e.noJob(order[2])
 	e.noJob(order[3])
+
+	// A job the engine times out while no agent has it is taken back:
+	// the host counted lost never installs late.
+	e.fleet(map[string]string{"w5": "late"})
+	var late api.Rollout
+	req := api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
+		{Name: "late", Hosts: rollout.Selector{MatchLabels: map[string]string{"ring": "late"}}, Concurrency: rollout.Limit{Count: 1},
+			FailureBudget: rollout.Limit{Count: 1}}}}
+	req.Options.JobTimeout = rollout.Duration(time.Hour)
+	e.adminJSON("POST", "/api/v1/rollouts", req, &late)
+	e.command(late.ID, "start", 200)
+	e.clock.Add(2 * time.Hour)
+	if err := e.srv.StepRollouts(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.noJob("w5")
+	late = e.wantPhases(late.ID, map[string]rollout.Phase{"w5": "lost"})
+	if jobs := member(late, "w5").Jobs; len(jobs) != 1 || jobs[0].Result != "lost" || jobs[0].State != store.JobWithdrawn {
+		t.Fatalf("a timed-out job no agent had: %+v", jobs)
+	}
 	var whats []string
 	for _, a := range r.Audit {
 		if strings.HasPrefix(a.What, "withdraw") {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -131,9 +132,10 @@ type RolloutStore interface {
 	// of a revoked host and not seen answered.
 	RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJobUpdate, error)
 	// WithdrawRolloutJobs takes back the rollout's queued jobs of these
-	// kinds that no agent ever got (never leased): their state becomes
-	// JobWithdrawn and RolloutJobUpdates lists them. It returns how many.
-	WithdrawRolloutJobs(ctx context.Context, id string, kinds ...string) (int, error)
+	// kinds or with these keys that no agent ever got (never leased):
+	// their state becomes JobWithdrawn and RolloutJobUpdates lists them.
+	// It returns how many.
+	WithdrawRolloutJobs(ctx context.Context, id string, kinds, keys []string) (int, error)
 	// RolloutJobIDs maps the rollout's queued keys among keys to their
 	// job IDs.
 	RolloutJobIDs(ctx context.Context, id string, keys []string) (map[string]string, error)
@@ -601,22 +603,25 @@ func (s *sqlStore) RolloutPhases(ctx context.Context, id string) (map[string]int
 // WithdrawRolloutJobs implements RolloutStore. A job whose lease ran out
 // is queued again but may be running on its host: only jobs never
 // handed out (no attempts) are taken back.
-func (s *sqlStore) WithdrawRolloutJobs(ctx context.Context, id string, kinds ...string) (int, error) {
-	if len(kinds) == 0 {
+func (s *sqlStore) WithdrawRolloutJobs(ctx context.Context, id string, kinds, keys []string) (int, error) {
+	if len(kinds) == 0 && len(keys) == 0 {
 		return 0, nil
 	}
 	args := []any{id}
-	in := ""
-	for i, k := range kinds {
-		if i > 0 {
-			in += ", "
+	list := func(vs []string) string {
+		if len(vs) == 0 {
+			return "NULL"
 		}
-		in += "?"
-		args = append(args, k)
+		for _, v := range vs {
+			args = append(args, v)
+		}
+		return strings.TrimSuffix(strings.Repeat("?, ", len(vs)), ", ")
 	}
+	in := list(kinds)
+	keyIn := list(keys)
 	n, err := s.exec(ctx, `UPDATE host_jobs SET state = 'withdrawn'
 		WHERE (job_id, host_id) IN (SELECT rj.job_id, rj.host_id FROM rollout_jobs rj
-			WHERE rj.rollout_id = ? AND rj.seen < 2 AND rj.kind IN (`+in+`))
+			WHERE rj.rollout_id = ? AND rj.seen < 2 AND (rj.kind IN (`+in+`) OR rj.key IN (`+keyIn+`)))
 		AND state = 'queued' AND attempts = 0`, args...)
 	if err != nil {
 		return 0, fmt.Errorf("store: withdraw jobs of rollout %s: %w", id, err)
