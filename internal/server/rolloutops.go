@@ -56,7 +56,7 @@ func (s *Server) rolloutPlan(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		// Hosts of a ring with the same pins share a plan job.
-		j := store.RolloutJob{Key: key, HostID: h.ID, Ring: ring, Seen: store.SeenAll,
+		j := store.RolloutJob{Key: key, HostID: h.ID, Ring: ring,
 			Job: store.Job{ID: sharedJobID(id, ring, planKind, refs.ref(h.Pins)), Kind: api.JobPlan, CreatedAt: now, CreatedBy: "rollout " + id}}
 		if !stored[j.Job.ID] {
 			stored[j.Job.ID], j.Job.Params = true, api.Raw(api.PlanParams{Packages: h.Pins})
@@ -204,7 +204,7 @@ func (s *Server) rolloutRollback(w http.ResponseWriter, r *http.Request) {
 		}
 		raw := api.Raw(api.RollbackParams{InstallJob: have[install].HostJob.JobID})
 		one.JobID = rolloutJobID(key)
-		jobs = append(jobs, store.RolloutJob{Key: key, HostID: h.ID, Ring: ring, Seen: store.SeenAll,
+		jobs = append(jobs, store.RolloutJob{Key: key, HostID: h.ID, Ring: ring,
 			Job: store.Job{ID: one.JobID, Kind: api.JobRollback, Params: raw, CreatedAt: now, CreatedBy: actor}})
 		audit = append(audit, store.RolloutAudit{At: now, Actor: actor, What: "rollback", Ring: ring, Host: h.ID, Detail: req.Reason})
 		out.Queued = append(out.Queued, one)

@@ -273,6 +273,22 @@ func withdrawKinds(st rollout.Status) []string {
 	return nil
 }
 
+// withdrawable are the keys of the current jobs a rollout in its status
+// takes back, of hosts not seen to have them yet.
+func withdrawable(st rollout.State) []string {
+	kinds := withdrawKinds(st.Status)
+	if len(kinds) == 0 {
+		return nil
+	}
+	var keys []string
+	for _, h := range st.Hosts {
+		if j, ok := h.Current(); ok && j.Started.IsZero() && slices.Contains(kinds, string(j.Kind)) {
+			keys = append(keys, j.Key)
+		}
+	}
+	return keys
+}
+
 func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Event) (rollout.State, rollout.State, error) {
 	for attempt := 0; ; attempt++ {
 		l, err := s.loadRollout(ctx, id)
@@ -280,8 +296,8 @@ func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Ev
 		if err != nil {
 			return st, st, err
 		}
-		if kinds := withdrawKinds(st.Status); len(kinds) > 0 {
-			if n, err := s.store.WithdrawRolloutJobs(ctx, id, kinds, nil); err != nil {
+		if keys := withdrawable(st); len(keys) > 0 {
+			if n, err := s.store.WithdrawRolloutJobs(ctx, id, keys); err != nil {
 				return st, st, err
 			} else if n > 0 {
 				s.log.Info("rollout jobs withdrawn", "rollout", id, "jobs", n, "status", st.Status)
@@ -339,7 +355,7 @@ func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Ev
 				lost = append(lost, h.Jobs[len(h.Jobs)-1].Key)
 			}
 		}
-		if n, err := s.store.WithdrawRolloutJobs(ctx, id, nil, lost); err != nil {
+		if n, err := s.store.WithdrawRolloutJobs(ctx, id, lost); err != nil {
 			s.log.Warn("rollout: withdraw the jobs of hosts lost", "rollout", id, "err", err)
 		} else if n > 0 {
 			s.log.Info("rollout jobs of lost hosts withdrawn", "rollout", id, "jobs", n)
@@ -436,29 +452,21 @@ func (s *Server) resultEvents(ctx context.Context, id string, st *rollout.State)
 		h, _ := st.Lookup(hj.HostID)
 		j, ok := h.Current()
 		current := ok && j.Key == u.Key
+		seen[u.Key] = u.News
+		if !current {
+			continue
+		}
 		switch {
 		case hj.State == store.JobDone:
-			if current {
-				events = append(events, resultEvent(u.RolloutJobRef))
-			}
-			seen[u.Key] = store.SeenAll
+			events = append(events, resultEvent(u.RolloutJobRef))
 		case hj.State == store.JobWithdrawn:
-			if current {
-				events = append(events, rollout.Event{Type: rollout.EventWithdrawn, Host: hj.HostID, Key: u.Key,
-					Reason: "taken back before the host got it: rollout " + string(st.Status)})
-			}
-			seen[u.Key] = store.SeenAll
+			events = append(events, rollout.Event{Type: rollout.EventWithdrawn, Host: hj.HostID, Key: u.Key,
+				Reason: "taken back before the host got it: rollout " + string(st.Status)})
 		case !u.HostRevokedAt.IsZero():
-			if current {
-				events = append(events, rollout.Event{Type: rollout.EventLost, Host: hj.HostID, Key: u.Key, At: u.HostRevokedAt,
-					Reason: "host revoked"})
-			}
-			seen[u.Key] = store.SeenAll
-		case hj.State == store.JobLeased:
-			if current && j.Started.IsZero() {
-				events = append(events, rollout.Event{Type: rollout.EventStarted, Host: hj.HostID, Key: u.Key})
-			}
-			seen[u.Key] = store.SeenStarted
+			events = append(events, rollout.Event{Type: rollout.EventLost, Host: hj.HostID, Key: u.Key, At: u.HostRevokedAt,
+				Reason: "host revoked"})
+		case hj.State == store.JobLeased && j.Started.IsZero():
+			events = append(events, rollout.Event{Type: rollout.EventStarted, Host: hj.HostID, Key: u.Key})
 		}
 	}
 	return events, seen, nil

@@ -53,17 +53,7 @@ type RolloutJob struct {
 	HostID string
 	Ring   string
 	Job    Job // ID, Kind, Params, CreatedAt, CreatedBy
-	// Seen starts the job's RolloutJobUpdate.Seen: SeenAll for a job the
-	// engine does not wait for (plans, manual rollbacks).
-	Seen int
 }
-
-// How much of a job's progress a rollout's engine has applied.
-const (
-	SeenNothing = 0 // queued
-	SeenStarted = 1 // that it was handed out
-	SeenAll     = 2 // its result, or nothing to wait for
-)
 
 // RolloutStep is what one step of a rollout's engine changed.
 type RolloutStep struct {
@@ -74,16 +64,17 @@ type RolloutStep struct {
 	Hosts   []RolloutHost // the hosts whose state changed (or all, to move a state's hosts into rows)
 	Pins    []RolloutPins // lists the hosts name that may not be stored yet
 	Jobs    []RolloutJob  // to queue
-	Seen    map[string]int
-	Audit   []RolloutAudit
+	// Seen records, by key, the RolloutJobUpdate.News the step applied.
+	Seen  map[string]int
+	Audit []RolloutAudit
 }
 
 // RolloutJobUpdate is a rollout job with news for the engine: it was
-// handed out or answered since the engine last saw it, or its host was
-// revoked.
+// handed out, answered or taken back, or its host was revoked, since the
+// engine last saw it.
 type RolloutJobUpdate struct {
 	RolloutJobRef
-	Seen          int
+	News          int // the count of changes; a step saves it as seen
 	HostRevokedAt time.Time
 }
 
@@ -127,15 +118,13 @@ type RolloutStore interface {
 	// never queued, all in one transaction. It returns the new version
 	// and the keys it queued.
 	SaveRolloutStep(ctx context.Context, id string, step RolloutStep) (newVersion int, queued []string, err error)
-	// RolloutJobUpdates lists the rollout's jobs with news for the
-	// engine: handed out and not seen so, answered and not seen so, or
-	// of a revoked host and not seen answered.
+	// RolloutJobUpdates lists the rollout's jobs whose state (or whose
+	// host's) changed since a step last recorded it as seen.
 	RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJobUpdate, error)
-	// WithdrawRolloutJobs takes back the rollout's queued jobs of these
-	// kinds or with these keys that no agent ever got (never leased):
-	// their state becomes JobWithdrawn and RolloutJobUpdates lists them.
-	// It returns how many.
-	WithdrawRolloutJobs(ctx context.Context, id string, kinds, keys []string) (int, error)
+	// WithdrawRolloutJobs takes back the rollout's queued jobs with these
+	// keys that no agent ever got (never leased): their state becomes
+	// JobWithdrawn and RolloutJobUpdates lists them. It returns how many.
+	WithdrawRolloutJobs(ctx context.Context, id string, keys []string) (int, error)
 	// RolloutJobIDs maps the rollout's queued keys among keys to their
 	// job IDs.
 	RolloutJobIDs(ctx context.Context, id string, keys []string) (map[string]string, error)
@@ -258,6 +247,8 @@ func (s *sqlStore) SaveRolloutStep(ctx context.Context, id string, step RolloutS
 			return err
 		}
 		if len(step.Seen) > 0 {
+			// A step only raises seen: a change counted after the step
+			// read the job keeps news above it.
 			mark, err := tx.PrepareContext(ctx, s.q("UPDATE rollout_jobs SET seen = ? WHERE key = ? AND rollout_id = ? AND seen < ?"))
 			if err != nil {
 				return err
@@ -372,11 +363,10 @@ func (s *sqlStore) rolloutPins(ctx context.Context, id string) ([]RolloutPins, e
 
 // RolloutJobUpdates implements RolloutStore.
 func (s *sqlStore) RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJobUpdate, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+rolloutJobColumns+`, rj.seen, h.revoked_at
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+rolloutJobColumns+`, rj.news, h.revoked_at
 		FROM rollout_jobs rj JOIN host_jobs hj ON hj.job_id = rj.job_id AND hj.host_id = rj.host_id
 		JOIN hosts h ON h.id = rj.host_id
-		WHERE rj.rollout_id = ? AND rj.seen < 2
-		AND (hj.state IN ('done', 'withdrawn') OR (hj.state = 'leased' AND rj.seen = 0) OR h.revoked_at <> 0)
+		WHERE rj.rollout_id = ? AND rj.news > rj.seen
 		ORDER BY rj.host_id, rj.key`), id)
 	if err != nil {
 		return nil, fmt.Errorf("store: job updates of rollout %s: %w", id, err)
@@ -388,7 +378,7 @@ func (s *sqlStore) RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJ
 			u       RolloutJobUpdate
 			revoked int64
 		)
-		ref, err := scanRolloutJob(rows, &u.Seen, &revoked)
+		ref, err := scanRolloutJob(rows, &u.News, &revoked)
 		if err != nil {
 			return nil, fmt.Errorf("store: job updates of rollout %s: %w", id, err)
 		}
@@ -428,8 +418,8 @@ func (s *sqlStore) queueRolloutJobs(ctx context.Context, tx *sql.Tx, id string, 
 	}
 	var stmts [3]*sql.Stmt
 	for i, q := range []string{
-		`INSERT INTO rollout_jobs (key, rollout_id, job_id, host_id, ring, kind, created_at, seen)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+		`INSERT INTO rollout_jobs (key, rollout_id, job_id, host_id, ring, kind, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
 		`INSERT INTO jobs (id, kind, params, created_at, created_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		`INSERT INTO host_jobs (job_id, host_id, state, created_at) SELECT ?, id, 'queued', ? FROM hosts WHERE id = ?`,
 	} {
@@ -443,7 +433,7 @@ func (s *sqlStore) queueRolloutJobs(ctx context.Context, tx *sql.Tx, id string, 
 	var queued []string
 	stored := map[string]bool{} // job IDs stored by this call
 	for _, j := range jobs {
-		res, err := stmts[0].ExecContext(ctx, j.Key, id, j.Job.ID, j.HostID, j.Ring, j.Job.Kind, ms(j.Job.CreatedAt), j.Seen)
+		res, err := stmts[0].ExecContext(ctx, j.Key, id, j.Job.ID, j.HostID, j.Ring, j.Job.Kind, ms(j.Job.CreatedAt))
 		if err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.Key, err)
 		}
@@ -603,30 +593,25 @@ func (s *sqlStore) RolloutPhases(ctx context.Context, id string) (map[string]int
 // WithdrawRolloutJobs implements RolloutStore. A job whose lease ran out
 // is queued again but may be running on its host: only jobs never
 // handed out (no attempts) are taken back.
-func (s *sqlStore) WithdrawRolloutJobs(ctx context.Context, id string, kinds, keys []string) (int, error) {
-	if len(kinds) == 0 && len(keys) == 0 {
-		return 0, nil
-	}
-	args := []any{id}
-	list := func(vs []string) string {
-		if len(vs) == 0 {
-			return "NULL"
+func (s *sqlStore) WithdrawRolloutJobs(ctx context.Context, id string, keys []string) (int, error) {
+	total := 0
+	for len(keys) > 0 {
+		chunk := keys[:min(len(keys), 500)]
+		keys = keys[len(chunk):]
+		args := []any{id}
+		for _, k := range chunk {
+			args = append(args, k)
 		}
-		for _, v := range vs {
-			args = append(args, v)
+		n, err := s.exec(ctx, `UPDATE host_jobs SET state = 'withdrawn'
+			WHERE (job_id, host_id) IN (SELECT job_id, host_id FROM rollout_jobs
+				WHERE rollout_id = ? AND key IN (`+strings.TrimSuffix(strings.Repeat("?, ", len(chunk)), ", ")+`))
+			AND state = 'queued' AND attempts = 0`, args...)
+		if err != nil {
+			return total, fmt.Errorf("store: withdraw jobs of rollout %s: %w", id, err)
 		}
-		return strings.TrimSuffix(strings.Repeat("?, ", len(vs)), ", ")
+		total += int(n)
 	}
-	in := list(kinds)
-	keyIn := list(keys)
-	n, err := s.exec(ctx, `UPDATE host_jobs SET state = 'withdrawn'
-		WHERE (job_id, host_id) IN (SELECT rj.job_id, rj.host_id FROM rollout_jobs rj
-			WHERE rj.rollout_id = ? AND rj.seen < 2 AND (rj.kind IN (`+in+`) OR rj.key IN (`+keyIn+`)))
-		AND state = 'queued' AND attempts = 0`, args...)
-	if err != nil {
-		return 0, fmt.Errorf("store: withdraw jobs of rollout %s: %w", id, err)
-	}
-	return int(n), nil
+	return total, nil
 }
 
 // RolloutJobIDs implements RolloutStore.

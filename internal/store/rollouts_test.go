@@ -113,8 +113,9 @@ func testRollouts(t *testing.T, s Store) {
 	_, err = s.RolloutJobOf(ctx, "ro-h1-a", "h2")
 	wantErr(t, err, ErrNotFound, "rollout job ro-h1-a")
 
-	// News for the engine: h1's job answered, h2's two handed out. Once
-	// seen, a job is listed again only with more news.
+	// News for the engine: every change of a job's state is counted (by
+	// triggers): h1's job handed out and answered, h2's two handed out.
+	// Once a step saves what it saw, a job is listed again only with more.
 	updates := func() map[string]int {
 		t.Helper()
 		ups, err := s.RolloutJobUpdates(ctx, "r1")
@@ -123,16 +124,16 @@ func testRollouts(t *testing.T, s Store) {
 		}
 		m := map[string]int{}
 		for _, u := range ups {
-			m[u.Key+" "+u.HostJob.State] = u.Seen
+			m[u.Key+" "+u.HostJob.State] = u.News
 		}
 		return m
 	}
-	want := map[string]int{"r1/test/h1/a done": 0, "r1/test/h2/a leased": 0, "r1/test/h2/p leased": 0}
+	want := map[string]int{"r1/test/h1/a done": 2, "r1/test/h2/a leased": 1, "r1/test/h2/p leased": 1}
 	if got := updates(); !maps.Equal(got, want) {
 		t.Fatalf("RolloutJobUpdates = %v, want %v", got, want)
 	}
 	if _, _, err := s.SaveRolloutStep(ctx, "r1", RolloutStep{Version: 3, State: []byte(`{}`), Status: "running", At: t0.Add(7 * time.Minute),
-		Seen: map[string]int{"r1/test/h1/a": SeenAll, "r1/test/h2/a": SeenStarted, "r1/test/h2/p": SeenAll}}); err != nil {
+		Seen: map[string]int{"r1/test/h1/a": 2, "r1/test/h2/a": 1, "r1/test/h2/p": 1}}); err != nil {
 		t.Fatal(err)
 	}
 	if got := updates(); len(got) != 0 {
@@ -141,8 +142,16 @@ func testRollouts(t *testing.T, s Store) {
 	if _, err := s.CompleteJob(ctx, "ro-h2-a", "h2", "failed", []byte(`{"status":"failed"}`), t0.Add(8*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := updates(), map[string]int{"r1/test/h2/a done": SeenStarted}; !maps.Equal(got, want) {
+	if got, want := updates(), map[string]int{"r1/test/h2/a done": 2}; !maps.Equal(got, want) {
 		t.Fatalf("RolloutJobUpdates after a result = %v, want %v", got, want)
+	}
+	// A step that read less (news 1) does not hide the result.
+	if _, _, err := s.SaveRolloutStep(ctx, "r1", RolloutStep{Version: 4, State: []byte(`{}`), Status: "running", At: t0.Add(8 * time.Minute),
+		Seen: map[string]int{"r1/test/h2/a": 1}}); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := updates(), map[string]int{"r1/test/h2/a done": 2}; !maps.Equal(got, want) {
+		t.Fatalf("RolloutJobUpdates after a stale mark = %v, want %v", got, want)
 	}
 	// Two hosts share one job: one job row, a host part each, and the
 	// job's parameters from the first.
@@ -161,12 +170,37 @@ func testRollouts(t *testing.T, s Store) {
 			t.Fatalf("LeaseJobs(%s) of the shared job = %+v, %v", h, hjs, err)
 		}
 	}
+	// Taking back: only a job no agent got; it becomes news.
+	shared = []RolloutJob{rolloutJob("r1/test/h1/w", "h1")}
+	if _, err := s.QueueRolloutJobs(ctx, "r1", shared, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := s.WithdrawRolloutJobs(ctx, "r1", []string{"r1/test/h1/w", "r1/test/h1/a", "r1/test/h2/r", "nope"}); err != nil || n != 1 {
+		t.Fatalf("WithdrawRolloutJobs = %d, %v; want 1 (the others were handed out)", n, err)
+	}
+	if got := updates(); got["r1/test/h1/w withdrawn"] != 1 {
+		t.Fatalf("RolloutJobUpdates after a withdrawal = %v", got)
+	}
+	// Revoking a host is news for each of its jobs.
+	if err := s.RevokeHost(ctx, "h2", t0.Add(10*time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	ups, err := s.RolloutJobUpdates(ctx, "r1")
+	revoked := 0
+	for _, u := range ups {
+		if u.HostJob.HostID == "h2" && !u.HostRevokedAt.IsZero() {
+			revoked++
+		}
+	}
+	if err != nil || revoked != 3 {
+		t.Fatalf("jobs of the revoked host listed: %d, %v (%+v)", revoked, err, ups)
+	}
 	jobs, err := s.RolloutJobs(ctx, "r1")
 	var keys []string
 	for _, j := range jobs {
 		keys = append(keys, j.Key)
 	}
-	if err != nil || !slices.Equal(keys, []string{"r1/test/h1/a", "r1/test/h1/r", "r1/test/h2/a", "r1/test/h2/p", "r1/test/h2/r"}) {
+	if err != nil || !slices.Equal(keys, []string{"r1/test/h1/a", "r1/test/h1/r", "r1/test/h1/w", "r1/test/h2/a", "r1/test/h2/p", "r1/test/h2/r"}) {
 		t.Fatalf("RolloutJobs = %v, %v", keys, err)
 	}
 	audit, err := s.RolloutAudit(ctx, "r1")
@@ -181,7 +215,7 @@ func testRollouts(t *testing.T, s Store) {
 		t.Fatalf("RolloutAudit = %v, %v", whats, err)
 	}
 	got, _ = s.Rollout(ctx, "r1")
-	if got.Version != 4 || got.Status != "running" || string(got.State) != `{}` || !got.UpdatedAt.Equal(t0.Add(7*time.Minute)) {
+	if got.Version != 5 || got.Status != "running" || string(got.State) != `{}` || !got.UpdatedAt.Equal(t0.Add(8*time.Minute)) {
 		t.Errorf("after the steps: %+v", got)
 	}
 	if err := s.CreateRollout(ctx, Rollout{ID: "r2", Spec: []byte(`{}`), PatchSet: []byte(`{}`), State: []byte(`{}`), Status: "completed",

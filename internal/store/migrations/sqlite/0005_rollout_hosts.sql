@@ -7,9 +7,11 @@
 -- MB at 100,000 hosts. Rows written before keep their hosts in
 -- rollouts.state until the rollout's next step moves them here.
 --
--- rollout_jobs.seen is how much of a job the engine has applied: 0
--- nothing, 1 that it was handed out, 2 its result (or the job is not one
--- the engine follows), so that a step reads only the jobs with news.
+-- rollout_jobs.news counts the changes of a job's state (handed out,
+-- answered, taken back) and of its host's (revoked), by triggers, so that
+-- every way a job changes is counted; rollout_jobs.seen is the count the
+-- rollout's engine has applied. A step reads only the jobs with
+-- news > seen (a partial index), not every job in flight.
 --
 -- A job row may now serve many hosts of a rollout (hosts of one ring
 -- with the same pins share an install job and its parameters), so a job
@@ -32,7 +34,22 @@ CREATE TABLE rollout_pins (
 	PRIMARY KEY (rollout_id, hash)
 );
 
+ALTER TABLE rollout_jobs ADD COLUMN news INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE rollout_jobs ADD COLUMN seen INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX rollout_jobs_seen ON rollout_jobs (rollout_id, seen);
+-- Jobs queued before this version: the engine reads each once more.
+UPDATE rollout_jobs SET news = 1;
+CREATE INDEX rollout_jobs_news ON rollout_jobs (rollout_id) WHERE news > seen;
+CREATE INDEX rollout_jobs_host ON rollout_jobs (host_id);
 DROP INDEX rollout_jobs_job;
 CREATE UNIQUE INDEX rollout_jobs_job_host ON rollout_jobs (job_id, host_id);
+
+CREATE TRIGGER host_jobs_news AFTER UPDATE OF state ON host_jobs
+WHEN NEW.state <> OLD.state
+BEGIN
+	UPDATE rollout_jobs SET news = news + 1 WHERE job_id = NEW.job_id AND host_id = NEW.host_id;
+END;
+CREATE TRIGGER hosts_revoked_news AFTER UPDATE OF revoked_at ON hosts
+WHEN NEW.revoked_at <> OLD.revoked_at
+BEGIN
+	UPDATE rollout_jobs SET news = news + 1 WHERE host_id = NEW.id;
+END;
