@@ -228,12 +228,12 @@ func collect(hosts []HostUpdates, minAge time.Duration, now time.Time) (map[bina
 		for i := range h.Candidates {
 			c := &h.Candidates[i]
 			b := binary{h.Target, c.Package, c.Arch, c.Version}
-			if err := b.pin().Validate(); err != nil {
-				return nil, fmt.Errorf("host %s: %w", h.Host, err)
-			}
 			reason, clause := eligibility(c, minAge, now)
 			o := offers[b]
-			if o == nil {
+			if o == nil { // a new binary version: checked once
+				if err := b.pin().Validate(); err != nil {
+					return nil, fmt.Errorf("host %s: %w", h.Host, err)
+				}
 				o = &offer{own: reason, clause: clause}
 				offers[b] = o
 			} else if reason < o.own {

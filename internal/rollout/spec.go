@@ -222,15 +222,19 @@ func New(spec Spec, hosts []Host, now time.Time) (State, error) {
 		s.Rings = append(s.Rings, RingState{Name: r.Name})
 	}
 	seen := map[string]bool{}
+	valid := map[*apply.Pin]int{} // lists checked, by first element and length (hosts share lists)
 	for _, h := range hosts {
 		if h.ID == "" || seen[h.ID] {
 			return State{}, fmt.Errorf("missing or repeated host id %q", h.ID)
 		}
 		seen[h.ID] = true
-		for _, p := range h.Pins {
-			if err := p.Validate(); err != nil {
-				return State{}, fmt.Errorf("host %s: %w", h.ID, err)
+		if len(h.Pins) > 0 && valid[&h.Pins[0]] != len(h.Pins) {
+			for _, p := range h.Pins {
+				if err := p.Validate(); err != nil {
+					return State{}, fmt.Errorf("host %s: %w", h.ID, err)
+				}
 			}
+			valid[&h.Pins[0]] = len(h.Pins)
 		}
 		ring := slices.IndexFunc(spec.Rings, func(r Ring) bool { return r.Hosts.Matches(h.Labels) })
 		if ring < 0 {

@@ -74,8 +74,24 @@ func (s *Server) createRollout(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return
 	}
+	// Hosts that share a list of candidates (and a target) are one input
+	// of Freeze: the set depends on which candidates some host offered,
+	// not on how many hosts did.
 	ups := make([]rollout.HostUpdates, 0, len(inputs))
+	type shared struct {
+		t     rollout.Target
+		first *rollout.Candidate
+		n     int
+	}
+	given := map[shared]bool{}
 	for _, in := range inputs {
+		if len(in.candidates) > 0 {
+			k := shared{in.target, &in.candidates[0], len(in.candidates)}
+			if given[k] {
+				continue
+			}
+			given[k] = true
+		}
 		ups = append(ups, rollout.HostUpdates{Host: in.host.ID, Target: in.target, Candidates: in.candidates})
 	}
 	set, err := rollout.Freeze(ups, minAge, now)
@@ -208,7 +224,17 @@ func (s *Server) freezeInputs(r *http.Request, updates string, minAge time.Durat
 		return nil, err
 	}
 	var out []freezeInput
-	memo := freezeMemo{inventories: map[string]parsedInventory{}, updates: map[string][]detect.Update{}}
+	memo := freezeMemo{inventories: map[string]parsedInventory{}, updates: map[string][]detect.Update{},
+		candidates: map[string][]rollout.Candidate{}, refs: map[string]store.UpdateRef{}}
+	if a == nil {
+		refs, err := s.store.UpdateRefs(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range refs {
+			memo.refs[r.HostID] = r
+		}
+	}
 	for _, h := range hosts {
 		in := freezeInput{host: h, declined: map[string]bool{}}
 		if err := s.hostFreezeInput(ctx, a, updates, minAge, &in, memo); err != nil {
@@ -225,6 +251,10 @@ func (s *Server) freezeInputs(r *http.Request, updates string, minAge time.Durat
 type freezeMemo struct {
 	inventories map[string]parsedInventory // by inventory hash
 	updates     map[string][]detect.Update // by the stored list itself
+	// candidates are the candidates of a stored list (by hash), shared
+	// by the hosts that name it: Freeze and the pins then see one list.
+	candidates map[string][]rollout.Candidate
+	refs       map[string]store.UpdateRef // by host, for updates all and security
 }
 
 type parsedInventory struct {
@@ -283,31 +313,50 @@ func (s *Server) hostFreezeInput(ctx context.Context, a *assessment, updates str
 		}
 		return nil
 	}
-	u, err := s.store.HostUpdates(ctx, h.ID)
-	if errors.Is(err, store.ErrNotFound) {
+	ref, ok := memo.refs[h.ID]
+	switch {
+	case !ok:
 		in.problem = "no detection result yet"
 		return nil
+	case ref.Error != "":
+		in.problem = "detection failed: " + ref.Error
+		return nil
+	}
+	// Without a minimum age, a candidate's date only needs to be known:
+	// the first host's detection time dates a list shared by many. With
+	// one, an unknown date stays unknown whoever found it.
+	if cands, ok := memo.candidates[ref.Hash]; ok && ref.Hash != "" {
+		in.candidates = cands
+		return nil
+	}
+	var data []byte
+	var err error
+	if ref.Hash != "" {
+		data, err = s.store.UpdateList(ctx, ref.Hash)
+	} else { // stored inline, before update_lists
+		var u store.HostUpdates
+		u, err = s.store.HostUpdates(ctx, h.ID)
+		data = u.Updates
 	}
 	if err != nil {
 		return err
 	}
-	if u.Error != "" {
-		in.problem = "detection failed: " + u.Error
-		return nil
-	}
-	list, ok := memo.updates[string(u.Updates)]
+	list, ok := memo.updates[string(data)]
 	if !ok {
-		if err := json.Unmarshal(u.Updates, &list); err != nil {
+		if err := json.Unmarshal(data, &list); err != nil {
 			return fmt.Errorf("stored updates: %w", err)
 		}
-		memo.updates[string(u.Updates)] = list
+		memo.updates[string(data)] = list
 	}
 	for _, x := range list {
 		if updates == api.UpdatesSecurity && !x.Security {
 			continue
 		}
 		in.candidates = append(in.candidates, rollout.Candidate{Package: x.Package, Arch: x.Arch, Version: x.Candidate,
-			Source: x.Source, SourceVersion: x.SourceVersion, Released: dated(time.Time{}, u.ComputedAt), Verdict: policy.Approved})
+			Source: x.Source, SourceVersion: x.SourceVersion, Released: dated(time.Time{}, ref.ComputedAt), Verdict: policy.Approved})
+	}
+	if ref.Hash != "" {
+		memo.candidates[ref.Hash] = in.candidates
 	}
 	return nil
 }

@@ -234,17 +234,21 @@ func (s *sqlStore) HostUpdates(ctx context.Context, hostID string) (HostUpdates,
 
 // UpdateRefs implements Store.
 func (s *sqlStore) UpdateRefs(ctx context.Context) ([]UpdateRef, error) {
-	rows, err := s.rdb.QueryContext(ctx, `SELECT host_id, basis, COALESCE(updates_hash, ''), error FROM host_updates ORDER BY host_id`)
+	rows, err := s.rdb.QueryContext(ctx, `SELECT host_id, computed_at, basis, COALESCE(updates_hash, ''), error FROM host_updates ORDER BY host_id`)
 	if err != nil {
 		return nil, fmt.Errorf("store: update refs: %w", err)
 	}
 	defer rows.Close()
 	var out []UpdateRef
 	for rows.Next() {
-		var r UpdateRef
-		if err := rows.Scan(&r.HostID, &r.Basis, &r.Hash, &r.Error); err != nil {
+		var (
+			r        UpdateRef
+			computed int64
+		)
+		if err := rows.Scan(&r.HostID, &computed, &r.Basis, &r.Hash, &r.Error); err != nil {
 			return nil, fmt.Errorf("store: update refs: %w", err)
 		}
+		r.ComputedAt = fromMS(computed)
 		out = append(out, r)
 	}
 	return out, rows.Err()

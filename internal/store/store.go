@@ -97,10 +97,11 @@ type HostUpdates struct {
 
 // UpdateRef is a host's detection result, its list named by hash.
 type UpdateRef struct {
-	HostID string
-	Basis  string
-	Hash   string // "" for a list stored inline
-	Error  string
+	HostID     string
+	ComputedAt time.Time
+	Basis      string
+	Hash       string // "" for a list stored inline
+	Error      string
 }
 
 // Job is a unit of work for a set of hosts (scan now; later install,
