@@ -173,7 +173,9 @@ func (s *Server) loadRollout(ctx context.Context, id string) (loadedRollout, err
 		}
 		h.Pins = list
 	}
-	s.rolloutStates.Store(id, &cachedRollout{version: rec.Version, st: l.st, refs: l.refs})
+	if !l.st.Idle() { // a finished rollout's status is read from the rows each time
+		s.rolloutStates.Store(id, &cachedRollout{version: rec.Version, st: l.st, refs: l.refs})
+	}
 	return l, nil
 }
 
