@@ -37,7 +37,7 @@ and installs exactly that set, ring by ring (docs/rollout.md).
 	for _, c := range []struct{ name, short string }{
 		{"start", "Start a created rollout"},
 		{"pause", "Pause: no host starts, nothing is promoted; results still count"},
-		{"resume", "Resume a paused rollout"},
+		{"resume", "Resume a paused rollout, or a halted one (its failures so far accepted)"},
 		{"cancel", "Cancel: nothing more is installed; jobs in flight still report"},
 		{"promote", "Promote the current ring now (every host of it finished), skipping the soak"},
 	} {

@@ -34,6 +34,9 @@ const (
 
 	CommandStart  EventType = "start"
 	CommandPause  EventType = "pause"
+	// CommandResume resumes a paused rollout, or a halted one: then the
+	// current ring's failures so far are accepted (RingState.Accepted)
+	// and its budget counts only new ones.
 	CommandResume EventType = "resume"
 	CommandCancel EventType = "cancel"
 	// CommandPromote promotes the current ring at once, skipping the soak

@@ -168,6 +168,9 @@ type RingState struct {
 	Waves    int       `json:"waves,omitempty"`
 	Failed   int       `json:"failed,omitempty"`
 	Budget   int       `json:"budget"`
+	// Accepted are the failures an operator accepted by resuming the
+	// rollout after a halt: the budget counts the failures beyond them.
+	Accepted int `json:"accepted,omitempty"`
 }
 
 // Audit is one line of the rollout's history: an operator's command or

@@ -70,8 +70,15 @@ func (s *State) command(e Event, at time.Time, acts *[]Action) {
 		}
 		s.Status, s.Reason = StatusPaused, e.Reason
 	case CommandResume:
-		if s.Status != StatusPaused {
-			reject("rollout is " + string(s.Status) + "; only a paused rollout resumes")
+		switch s.Status {
+		case StatusPaused:
+		case StatusHalted:
+			rs := &s.Rings[s.Ring]
+			rs.Accepted = s.failed(s.Ring)
+			s.audit(at, actor, "accept-failures", rs.Name, "", fmt.Sprintf("%d failed hosts accepted (%s); the budget of %d counts new failures",
+				rs.Accepted, strings.Join(s.failedHosts(s.Ring), ", "), rs.Budget))
+		default:
+			reject("rollout is " + string(s.Status) + "; only a paused or halted rollout resumes")
 			return
 		}
 		s.Status, s.Reason = StatusRunning, ""
@@ -214,9 +221,13 @@ func (s *State) decide(now time.Time, acts *[]Action) {
 		s.Rings[r].Failed, s.Rings[r].Budget = s.failed(r), s.Spec.Rings[r].FailureBudget.Budget(s.Rings[r].Hosts)
 	}
 	if s.Status == StatusRunning || s.Status == StatusPaused {
-		if rs := &s.Rings[s.Ring]; rs.Failed > rs.Budget {
-			s.halt(now, fmt.Sprintf("ring %s: %d of %d hosts failed (%s), budget %d (%s)",
-				rs.Name, rs.Failed, rs.Hosts, strings.Join(s.failedHosts(s.Ring), ", "), rs.Budget, s.Spec.Rings[s.Ring].FailureBudget), acts)
+		if rs := &s.Rings[s.Ring]; rs.Failed-rs.Accepted > rs.Budget {
+			accepted := ""
+			if rs.Accepted > 0 {
+				accepted = fmt.Sprintf(", %d of them accepted before", rs.Accepted)
+			}
+			s.halt(now, fmt.Sprintf("ring %s: %d of %d hosts failed (%s%s), budget %d (%s)",
+				rs.Name, rs.Failed, rs.Hosts, strings.Join(s.failedHosts(s.Ring), ", "), accepted, rs.Budget, s.Spec.Rings[s.Ring].FailureBudget), acts)
 		}
 	}
 	if s.Status == StatusRunning || s.Status == StatusHalted {

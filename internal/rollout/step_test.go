@@ -122,8 +122,28 @@ func TestWavesAndBudget(t *testing.T) {
 	if len(acts) != 0 || s.Hosts[2].Phase != PhaseSucceeded || s.Hosts[3].Phase != PhasePending {
 		t.Errorf("after halt: %s; prod-03 %s prod-04 %s", kinds(acts), s.Hosts[2].Phase, s.Hosts[3].Phase)
 	}
-	if _, acts = Step(s, []Event{cmd(CommandResume, "c2")}, t0.Add(4*time.Minute)); len(acts) != 0 {
-		t.Errorf("resume of a halted rollout: %s", kinds(acts))
+	// Resuming a halted rollout accepts its failures so far: the budget
+	// counts new ones (one more is within it, two are not).
+	s, acts = Step(s, []Event{cmd(CommandResume, "c2")}, t0.Add(4*time.Minute))
+	if got := kinds(acts); got != "install prod-04, install prod-05" || s.Status != StatusRunning || s.Rings[0].Accepted != 2 {
+		t.Fatalf("resume of a halted rollout: %s, %s, accepted %d", got, s.Status, s.Rings[0].Accepted)
+	}
+	if a := s.Audit[len(s.Audit)-4]; a.What != "accept-failures" || !strings.Contains(a.Detail, "2 failed hosts accepted (prod-01, prod-02)") {
+		t.Errorf("audit of the resume: %+v", s.Audit[len(s.Audit)-4:])
+	}
+	s, acts = Step(s, []Event{res(EventFailed, s, "prod-04")}, t0.Add(5*time.Minute))
+	if s.Status != StatusRunning || len(acts) != 0 {
+		t.Fatalf("one new failure after the resume: %s, %s", s.Status, kinds(acts))
+	}
+	s, acts = Step(s, []Event{res(EventFailed, s, "prod-05")}, t0.Add(6*time.Minute))
+	if kinds(acts) != "halt prod" || !strings.Contains(s.Reason, "4 of 5 hosts failed (prod-01, prod-02, prod-04, prod-05, 2 of them accepted before), budget 1") {
+		t.Fatalf("two new failures after the resume: %s, %q", kinds(acts), s.Reason)
+	}
+	// Cancelled or completed rollouts do not resume.
+	c, _ := Step(s, []Event{cmd(CommandCancel, "c3")}, t0.Add(7*time.Minute))
+	if c, _ = Step(c, []Event{cmd(CommandResume, "c4")}, t0.Add(8*time.Minute)); c.Status != StatusCancelled ||
+		c.Audit[len(c.Audit)-1].What != "rejected resume" {
+		t.Fatalf("resume of a cancelled rollout: %s %+v", c.Status, c.Audit[len(c.Audit)-1])
 	}
 }
 

@@ -745,6 +745,19 @@ func tRolloutWithdrawQueued(t *testing.T, e *rolloutEnv) {
 	}
 	e.noJob(order[2])
 	e.noJob(order[3])
+	// Resuming the halted rollout accepts its failure: the hosts taken
+	// back get new jobs, and the budget counts only new failures.
+	r = e.command(r.ID, "resume", 200)
+	if r.Status != "running" || r.Rings[0].Accepted != 1 {
+		t.Fatalf("resume after the halt: %s, %+v", r.Status, r.Rings[0])
+	}
+	j3 := e.oneJob(order[2], api.JobInstall)
+	e.oneJob(order[3], api.JobInstall)
+	e.report(order[2], j3, "ok", "", installResult(t, j3, true, false))
+	r = e.wantPhases(r.ID, map[string]rollout.Phase{order[0]: "succeeded", order[1]: "failed", order[2]: "succeeded", order[3]: "installing"})
+	if jobs := member(r, order[2]).Jobs; len(jobs) != 3 || !strings.HasSuffix(jobs[2].Key, "/install#3") {
+		t.Fatalf("jobs of a host taken back twice: %+v", jobs)
+	}
 
 	// A job the engine times out while no agent has it is taken back:
 	// the host counted lost never installs late.
@@ -773,5 +786,8 @@ func tRolloutWithdrawQueued(t *testing.T, e *rolloutEnv) {
 	}
 	if len(whats) != 4 {
 		t.Errorf("audit of withdrawals: %v", whats)
+	}
+	if !slices.ContainsFunc(r.Audit, func(a api.RolloutAudit) bool { return a.What == "accept-failures" }) {
+		t.Errorf("audit lacks the accepted failures")
 	}
 }
