@@ -314,7 +314,11 @@ func writeRollout(w io.Writer, r api.Rollout) error {
 		case !ring.Started.IsZero():
 			state = "started " + ring.Started.Format(time.RFC3339)
 		}
-		fmt.Fprintf(tw, "ring %s\t%d hosts, %d failed (budget %d), %d waves, %s\n", ring.Name, ring.Hosts, ring.Failed, ring.Budget, ring.Waves, state)
+		accepted := ""
+		if ring.Accepted > 0 {
+			accepted = fmt.Sprintf(", %d accepted", ring.Accepted)
+		}
+		fmt.Fprintf(tw, "ring %s\t%d hosts, %d failed (budget %d%s), %d waves, %s\n", ring.Name, ring.Hosts, ring.Failed, ring.Budget, accepted, ring.Waves, state)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
