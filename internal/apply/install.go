@@ -147,8 +147,12 @@ func Install(ctx context.Context, root string, set []Pin, opts Options) (res Res
 	}
 	p := res.Plan
 	switch {
-	case len(p.Set) == 0:
-		return res, fmt.Errorf("nothing to install: every package is held (%s)", joinPins(p.Held))
+	case len(p.Set) == 0 && len(p.Held) > 0:
+		return res, fmt.Errorf("nothing to install: every package is held (%s) or already at or above its version", joinPins(p.Held))
+	case len(p.Set) == 0: // every package already at or above its version
+		res.ExitCode = 0
+		log.Write([]byte("nothing to install: already at or above the set's versions: " + joinPins(p.AtOrAbove) + "\n"))
+		return res, nil
 	case p.Removes && !opts.AllowRemovals:
 		return res, fmt.Errorf("the plan removes packages (%s); not allowed", strings.Join(names(p.Changes, Remove), " "))
 	case p.Downgrades && !opts.AllowDowngrades:

@@ -396,3 +396,38 @@ func TestLabRestartNeeded(t *testing.T) {
 		t.Fatalf("after the upgrade: %+v", r)
 	}
 }
+
+// TestLabAtOrAbove: a pin whose package is already at that version or a
+// later one (upgraded since the set was frozen) is left out, never
+// downgraded; the other pins install; a set of only such pins installs
+// nothing and succeeds.
+func TestLabAtOrAbove(t *testing.T) {
+	h := labHost(t)
+	ctx := context.Background()
+	pins := securityPins(t, upgradable(t, h))
+	first, rest := pins[0], pins[1:]
+	base := upgradable(t, h)[first.Package][0]
+	// An operator upgrades the first package by hand.
+	hrun(t, h, "apt-get", "install", "-y", "-q", first.Package+"="+first.Version)
+	old := Pin{Package: first.Package, Arch: first.Arch, Version: base}
+	res, err := Install(ctx, h.Root, append([]Pin{old}, rest...), Options{})
+	if err != nil {
+		t.Fatalf("install: %v\n%s", err, res.Log)
+	}
+	if len(res.Plan.AtOrAbove) != 1 || res.Plan.AtOrAbove[0] != old || len(res.Plan.Set) != len(rest) || res.Plan.Downgrades {
+		t.Fatalf("plan %+v", res.Plan)
+	}
+	if got := installed(t, h, first.Package); got != first.Version+" ii" {
+		t.Errorf("%s after the install: %q, want %s kept", first.Package, got, first.Version)
+	}
+	for _, p := range rest {
+		if got := installed(t, h, p.Package); got != p.Version+" ii" {
+			t.Errorf("%s after the install: %q, want %s", p.Package, got, p.Version)
+		}
+	}
+	// Only pins at or above: nothing to do, no apt run, success.
+	res, err = Install(ctx, h.Root, pins, Options{})
+	if err != nil || res.ExitCode != 0 || res.Record != nil || len(res.Plan.AtOrAbove) != len(pins) || !strings.Contains(res.Log, "nothing to install") {
+		t.Fatalf("install of a set already in place: %v, exit %d, record %v, plan %+v", err, res.ExitCode, res.Record, res.Plan)
+	}
+}

@@ -17,6 +17,11 @@ type InstallPlan struct {
 	Set []Pin `json:"set"`
 	// Held are the pins left out because their package is on hold.
 	Held []Pin `json:"held,omitempty"`
+	// AtOrAbove are the pins left out because the package is already
+	// at that version or a later one (it changed since the set was
+	// frozen, e.g. upgraded by hand): installing them would be a
+	// downgrade, or nothing. Only when downgrades are not allowed.
+	AtOrAbove []Pin `json:"at_or_above,omitempty"`
 	// Changes are apt's Inst, Remv and lone Conf lines, in apt's order.
 	Changes []Change `json:"changes"`
 	// Removes is set when a change is a removal: callers should refuse
@@ -78,11 +83,15 @@ func plan(ctx context.Context, r runner, set []Pin, targets map[Pin]string, allo
 	}
 	var p InstallPlan
 	for _, pin := range set {
-		if ip := st.find(pin.Package, pin.Arch); ip != nil && ip.Held() {
+		ip := st.find(pin.Package, pin.Arch)
+		switch {
+		case ip != nil && ip.Held():
 			p.Held = append(p.Held, pin)
-			continue
+		case !allowDowngrades && ip != nil && ip.Current() && deb.CompareValid(ip.Version, pin.Version) >= 0:
+			p.AtOrAbove = append(p.AtOrAbove, pin)
+		default:
+			p.Set = append(p.Set, pin)
 		}
-		p.Set = append(p.Set, pin)
 	}
 	if len(p.Set) == 0 {
 		return p, nil
