@@ -32,8 +32,8 @@ const (
 	// before the dispatch, and a later dispatch gets a new key.
 	EventWithdrawn EventType = "withdrawn"
 
-	CommandStart  EventType = "start"
-	CommandPause  EventType = "pause"
+	CommandStart EventType = "start"
+	CommandPause EventType = "pause"
 	// CommandResume resumes a paused rollout, or a halted one: then the
 	// current ring's failures so far are accepted (RingState.Accepted)
 	// and its budget counts only new ones.
