@@ -705,10 +705,12 @@ func tRolloutLegacyState(t *testing.T, e *rolloutEnv) {
 // its next check-in); a job already handed out runs on. Resume hands the
 // taken-back hosts new jobs, and a halt takes back the queued ones too.
 func tRolloutWithdrawQueued(t *testing.T, e *rolloutEnv) {
-	e.fleet(map[string]string{"w1": "test", "w2": "test", "w3": "test", "w4": "test"})
+	// One fleet for the whole test (a second e.fleet call would give
+	// its hosts machine IDs the first one's have).
+	e.fleet(map[string]string{"w1": "test", "w2": "test", "w3": "test", "w4": "test", "w5": "late"})
 	var r api.Rollout
 	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
-		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Count: 3}}}}, &r)
+		{Name: "all", Hosts: rollout.Selector{MatchLabels: map[string]string{"ring": "test"}}, Concurrency: rollout.Limit{Count: 3}}}}, &r)
 	e.command(r.ID, "start", 200)
 	order := e.byID("w1", "w2", "w3", "w4")
 	j1 := e.oneJob(order[0], api.JobInstall) // handed out; the others wait for their check-in
@@ -761,7 +763,6 @@ func tRolloutWithdrawQueued(t *testing.T, e *rolloutEnv) {
 
 	// A job the engine times out while no agent has it is taken back:
 	// the host counted lost never installs late.
-	e.fleet(map[string]string{"w5": "late"})
 	var late api.Rollout
 	req := api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
 		{Name: "late", Hosts: rollout.Selector{MatchLabels: map[string]string{"ring": "late"}}, Concurrency: rollout.Limit{Count: 1},
