@@ -150,7 +150,16 @@ func Install(ctx context.Context, root string, set []Pin, opts Options) (res Res
 	case len(p.Set) == 0 && len(p.Held) > 0:
 		return res, fmt.Errorf("nothing to install: every package is held (%s) or already at or above its version", joinPins(p.Held))
 	case len(p.Set) == 0: // every package already at or above its version
-		res.ExitCode = 0
+		// An empty record: a rollback after a failed health gate finds
+		// it and has nothing to undo.
+		rec, err := newRecord(r, opts.KeepDir, p)
+		if err != nil {
+			return res, err
+		}
+		if err := rec.save(r); err != nil {
+			return res, err
+		}
+		res.Record, res.ExitCode = rec, 0
 		log.Write([]byte("nothing to install: already at or above the set's versions: " + joinPins(p.AtOrAbove) + "\n"))
 		return res, nil
 	case p.Removes && !opts.AllowRemovals:

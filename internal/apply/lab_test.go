@@ -425,9 +425,17 @@ func TestLabAtOrAbove(t *testing.T) {
 			t.Errorf("%s after the install: %q, want %s", p.Package, got, p.Version)
 		}
 	}
-	// Only pins at or above: nothing to do, no apt run, success.
+	// Only pins at or above: nothing to do, no apt run, success, and an
+	// empty record whose rollback changes nothing.
 	res, err = Install(ctx, h.Root, pins, Options{})
-	if err != nil || res.ExitCode != 0 || res.Record != nil || len(res.Plan.AtOrAbove) != len(pins) || !strings.Contains(res.Log, "nothing to install") {
-		t.Fatalf("install of a set already in place: %v, exit %d, record %v, plan %+v", err, res.ExitCode, res.Record, res.Plan)
+	if err != nil || res.ExitCode != 0 || res.Record == nil || len(res.Record.Previous)+len(res.Record.Added) != 0 ||
+		len(res.Plan.AtOrAbove) != len(pins) || !strings.Contains(res.Log, "nothing to install") {
+		t.Fatalf("install of a set already in place: %v, exit %d, record %+v, plan %+v", err, res.ExitCode, res.Record, res.Plan)
+	}
+	if rb, err := Rollback(ctx, h.Root, *res.Record, Options{}); err != nil {
+		t.Fatalf("rollback of a no-op install: %v\n%s", err, rb.Log)
+	}
+	if got := installed(t, h, first.Package); got != first.Version+" ii" {
+		t.Errorf("%s after rolling back a no-op install: %q", first.Package, got)
 	}
 }

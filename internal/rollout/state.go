@@ -250,15 +250,19 @@ func (s *State) Idle() bool {
 	switch s.Status {
 	case StatusCompleted:
 		return true
-	case StatusHalted, StatusCancelled:
+	case StatusHalted:
 		return !slices.ContainsFunc(s.Hosts, func(h HostState) bool { return h.Phase.inFlight() })
+	case StatusCancelled: // never reboots: a host awaiting one waits for nothing
+		return !slices.ContainsFunc(s.Hosts, func(h HostState) bool { return h.Phase.inFlight() && h.Phase != PhaseAwaitingReboot })
 	}
 	return false
 }
 
-// InFlight reports whether a host in this phase has a job running or a
-// reboot to come.
-func (p Phase) InFlight() bool { return p.inFlight() }
+// Waits reports whether a rollout in status st still waits for a host in
+// this phase: a job running, or a reboot to come (never when cancelled).
+func (p Phase) Waits(st Status) bool {
+	return p.inFlight() && (st != StatusCancelled || p != PhaseAwaitingReboot)
+}
 
 // Lookup returns a copy of host id's state.
 func (s *State) Lookup(id string) (HostState, bool) {

@@ -104,3 +104,28 @@ func TestWithdrawn(t *testing.T) {
 		t.Fatalf("a withdrawn rollback: %+v", r2.Hosts[0])
 	}
 }
+
+// TestIdle: a rollout is idle when only an operator can move it; a
+// cancelled one never reboots, so a host awaiting a reboot keeps it busy
+// only while halted.
+func TestIdle(t *testing.T) {
+	spec := Spec{ID: "r1", Rings: []Ring{ring("canary", Limit{Count: 2}, Limit{Count: 5}, 0)}}
+	s := newState(t, spec, fleet(map[string]int{"canary": 2}))
+	s, _ = Step(s, []Event{cmd(CommandStart, "c1")}, t0)
+	if s.Idle() {
+		t.Fatal("a running rollout is idle")
+	}
+	s, _ = Step(s, []Event{{Type: EventSucceeded, Host: "canary-01", Key: s.Hosts[0].Jobs[0].Key, RebootRequired: true},
+		{Type: EventFailed, Host: "canary-02", Key: s.Hosts[1].Jobs[0].Key}}, t0.Add(1))
+	if s.Hosts[0].Phase != PhaseRebooting && s.Hosts[0].Phase != PhaseAwaitingReboot {
+		t.Fatalf("canary-01 %s", s.Hosts[0].Phase)
+	}
+	s.Hosts[0].Phase = PhaseAwaitingReboot // as when its window is closed
+	c, _ := Step(s, []Event{cmd(CommandCancel, "c2")}, t0.Add(2))
+	if c.Status != StatusCancelled || !c.Idle() {
+		t.Fatalf("cancelled with a host awaiting a reboot: %s idle %v", c.Status, c.Idle())
+	}
+	if !PhaseAwaitingReboot.Waits(StatusHalted) || PhaseAwaitingReboot.Waits(StatusCancelled) || !PhaseInstalling.Waits(StatusCancelled) {
+		t.Fatal("Waits")
+	}
+}

@@ -73,6 +73,10 @@ func (s *State) command(e Event, at time.Time, acts *[]Action) {
 		switch s.Status {
 		case StatusPaused:
 		case StatusHalted:
+			if s.unfinished(s.Ring) == 0 {
+				reject(fmt.Sprintf("ring %s is finished: promote it to go on, or cancel", s.Rings[s.Ring].Name))
+				return
+			}
 			rs := &s.Rings[s.Ring]
 			rs.Accepted = s.failed(s.Ring)
 			s.audit(at, actor, "accept-failures", rs.Name, "", fmt.Sprintf("%d failed hosts accepted (%s); the budget of %d counts new failures",

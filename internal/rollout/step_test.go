@@ -139,6 +139,12 @@ func TestWavesAndBudget(t *testing.T) {
 	if kinds(acts) != "halt prod" || !strings.Contains(s.Reason, "4 of 5 hosts failed (prod-01, prod-02, prod-04, prod-05, 2 of them accepted before), budget 1") {
 		t.Fatalf("two new failures after the resume: %s, %q", kinds(acts), s.Reason)
 	}
+	// A halted ring with every host finished is promoted, not resumed.
+	f, _ := Step(s, []Event{res(EventSucceeded, s, "prod-03")}, t0.Add(6*time.Minute))
+	if f, _ = Step(f, []Event{cmd(CommandResume, "c5")}, t0.Add(7*time.Minute)); f.Status != StatusHalted ||
+		!strings.Contains(f.Audit[len(f.Audit)-1].Detail, "ring prod is finished: promote it") {
+		t.Fatalf("resume of a finished ring: %s %+v", f.Status, f.Audit[len(f.Audit)-1])
+	}
 	// Cancelled or completed rollouts do not resume.
 	c, _ := Step(s, []Event{cmd(CommandCancel, "c3")}, t0.Add(7*time.Minute))
 	if c, _ = Step(c, []Event{cmd(CommandResume, "c4")}, t0.Add(8*time.Minute)); c.Status != StatusCancelled ||

@@ -338,6 +338,10 @@ func (s *Server) hostFreezeInput(ctx context.Context, a *assessment, updates str
 		u, err = s.store.HostUpdates(ctx, h.ID)
 		data = u.Updates
 	}
+	if errors.Is(err, store.ErrNotFound) { // replaced by a newer detection since the listing
+		in.problem = "its detection result changed during the freeze: create the rollout again to include it"
+		return nil
+	}
 	if err != nil {
 		return err
 	}

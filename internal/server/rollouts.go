@@ -275,6 +275,21 @@ func withdrawKinds(st rollout.Status) []string {
 	return nil
 }
 
+// lostJobs are the keys of the jobs the engine gave up on (time-out) of
+// these hosts, never seen handed out: to be taken back if still queued.
+// Rollbacks are never taken back.
+func lostJobs(hosts []rollout.HostState) []string {
+	var keys []string
+	for _, h := range hosts {
+		if n := len(h.Jobs); h.Phase == rollout.PhaseLost && n > 0 {
+			if j := h.Jobs[n-1]; j.Result == "lost" && j.Started.IsZero() && j.Kind != rollout.JobRollback {
+				keys = append(keys, j.Key)
+			}
+		}
+	}
+	return keys
+}
+
 // withdrawable are the keys of the current jobs a rollout in its status
 // takes back, of hosts not seen to have them yet.
 func withdrawable(st rollout.State) []string {
@@ -351,10 +366,11 @@ func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Ev
 		}
 		// A job the engine gave up on (its time-out) and no agent has yet
 		// is taken back: its host must not install after being counted lost.
+		// (A failure here is retried when the server starts: resumeRollout.)
 		var lost []string
 		for _, i := range changed {
-			if h := next.Hosts[i]; h.Phase == rollout.PhaseLost && len(h.Jobs) > 0 && i < len(st.Hosts) && st.Hosts[i].Phase != rollout.PhaseLost {
-				lost = append(lost, h.Jobs[len(h.Jobs)-1].Key)
+			if i < len(st.Hosts) && st.Hosts[i].Phase != rollout.PhaseLost {
+				lost = append(lost, lostJobs(next.Hosts[i:i+1])...)
 			}
 		}
 		if n, err := s.store.WithdrawRolloutJobs(ctx, id, lost); err != nil {
@@ -575,6 +591,13 @@ func (s *Server) resumeRollout(ctx context.Context, r store.Rollout) error {
 	if err := json.Unmarshal(r.Spec, &req); err != nil {
 		return err
 	}
+	// Jobs of lost hosts a step did not take back (it failed, or the
+	// server stopped before).
+	if n, err := s.store.WithdrawRolloutJobs(ctx, r.ID, lostJobs(l.st.Hosts)); err != nil {
+		return err
+	} else if n > 0 {
+		s.log.Warn("rollout jobs of lost hosts withdrawn at start", "rollout", r.ID, "jobs", n)
+	}
 	jobs, err := s.actionJobs(ctx, r.ID, req.Options, rollout.Outstanding(l.st), l.refs, s.cfg.Now())
 	if err != nil || len(jobs) == 0 {
 		return err
@@ -603,7 +626,7 @@ func (s *Server) StepRollouts(ctx context.Context) error {
 				errs = append(errs, fmt.Errorf("rollout %s: %w", r.ID, err))
 				continue
 			}
-			if !slices.ContainsFunc(slices.Collect(maps.Keys(phases)), func(p string) bool { return rollout.Phase(p).InFlight() }) && len(phases) > 0 {
+			if !slices.ContainsFunc(slices.Collect(maps.Keys(phases)), func(p string) bool { return rollout.Phase(p).Waits(rollout.Status(r.Status)) }) && len(phases) > 0 {
 				continue
 			}
 		}

@@ -37,6 +37,7 @@ func TestRollouts(t *testing.T) {
 		"ReplicasStepOnce":          tRolloutReplicasStepOnce,
 		"LegacyState":               tRolloutLegacyState,
 		"WithdrawQueued":            tRolloutWithdrawQueued,
+		"RevokedBeforeStart":        tRolloutRevokedBeforeStart,
 	}
 	for _, backend := range []string{"sqlite", "postgres"} {
 		for name, test := range tests {
@@ -790,5 +791,24 @@ func tRolloutWithdrawQueued(t *testing.T, e *rolloutEnv) {
 	}
 	if !slices.ContainsFunc(r.Audit, func(a api.RolloutAudit) bool { return a.What == "accept-failures" }) {
 		t.Errorf("audit lacks the accepted failures")
+	}
+}
+
+// tRolloutRevokedBeforeStart: a host revoked after the rollout was
+// created and before its job was queued is lost at the step that queues
+// it (its agent will never take the job), and the budget counts it.
+func tRolloutRevokedBeforeStart(t *testing.T, e *rolloutEnv) {
+	e.fleet(map[string]string{"v1": "test", "v2": "test"})
+	var r api.Rollout
+	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
+		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Count: 2}, FailureBudget: rollout.Limit{Count: 1}}}}, &r)
+	e.adminJSON("POST", "/api/v1/hosts/"+e.ids["v2"]+"/revoke", nil, nil)
+	e.command(r.ID, "start", 200)
+	if err := e.srv.StepRollouts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r = e.wantPhases(r.ID, map[string]rollout.Phase{"v1": "installing", "v2": "lost"})
+	if jobs := member(r, "v2").Jobs; len(jobs) != 1 || jobs[0].Reason != "host revoked" {
+		t.Fatalf("jobs of the revoked host: %+v", jobs)
 	}
 }

@@ -418,8 +418,11 @@ func (s *sqlStore) queueRolloutJobs(ctx context.Context, tx *sql.Tx, id string, 
 	}
 	var stmts [3]*sql.Stmt
 	for i, q := range []string{
-		`INSERT INTO rollout_jobs (key, rollout_id, job_id, host_id, ring, kind, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO NOTHING`,
+		// A job queued for a revoked host is news at once: its host will
+		// never take it, and no trigger would fire.
+		`INSERT INTO rollout_jobs (key, rollout_id, job_id, host_id, ring, kind, created_at, news)
+			VALUES (?, ?, ?, ?, ?, ?, ?, COALESCE((SELECT CASE WHEN revoked_at <> 0 THEN 1 ELSE 0 END FROM hosts WHERE id = ?), 0))
+			ON CONFLICT (key) DO NOTHING`,
 		`INSERT INTO jobs (id, kind, params, created_at, created_by) VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 		`INSERT INTO host_jobs (job_id, host_id, state, created_at) SELECT ?, id, 'queued', ? FROM hosts WHERE id = ?`,
 	} {
@@ -433,7 +436,7 @@ func (s *sqlStore) queueRolloutJobs(ctx context.Context, tx *sql.Tx, id string, 
 	var queued []string
 	stored := map[string]bool{} // job IDs stored by this call
 	for _, j := range jobs {
-		res, err := stmts[0].ExecContext(ctx, j.Key, id, j.Job.ID, j.HostID, j.Ring, j.Job.Kind, ms(j.Job.CreatedAt))
+		res, err := stmts[0].ExecContext(ctx, j.Key, id, j.Job.ID, j.HostID, j.Ring, j.Job.Kind, ms(j.Job.CreatedAt), j.HostID)
 		if err != nil {
 			return nil, fmt.Errorf("job %s: %w", j.Key, err)
 		}
