@@ -250,16 +250,15 @@ func (s *State) Idle() bool {
 	switch s.Status {
 	case StatusCompleted:
 		return true
-	case StatusHalted:
-		return !slices.ContainsFunc(s.Hosts, func(h HostState) bool { return h.Phase.inFlight() })
-	case StatusCancelled: // never reboots: a host awaiting one waits for nothing
-		return !slices.ContainsFunc(s.Hosts, func(h HostState) bool { return h.Phase.inFlight() && h.Phase != PhaseAwaitingReboot })
+	case StatusHalted, StatusCancelled:
+		return !slices.ContainsFunc(s.Hosts, func(h HostState) bool { return h.Phase.Waits(s.Status) })
 	}
 	return false
 }
 
 // Waits reports whether a rollout in status st still waits for a host in
-// this phase: a job running, or a reboot to come (never when cancelled).
+// this phase: a job running, or a reboot to come (a cancelled rollout
+// never reboots: a host awaiting one waits for nothing).
 func (p Phase) Waits(st Status) bool {
 	return p.inFlight() && (st != StatusCancelled || p != PhaseAwaitingReboot)
 }
