@@ -126,25 +126,23 @@ func (a *Agent) scan(ctx context.Context) (api.JobResult, error) {
 	return succeeded(map[string]any{"inventory_hash": inv.Hash(), "packages": len(inv.Packages)}), nil
 }
 
-// install plans, journals the plan, installs, runs the health gates and
-// rolls back when asked to and something failed.
+// install installs, journaling the plan Install carries out before it
+// changes anything, runs the health gates and rolls back when asked to
+// and something failed.
 func (a *Agent) install(ctx context.Context, e *journalEntry, p *api.InstallParams) api.JobResult {
 	var out api.InstallResult
-	plan, err := apply.Plan(ctx, a.cfg.Root, p.Packages)
-	if err != nil {
-		out.ChangeResult = change(apply.Result{Plan: plan, ExitCode: -1, Started: e.Started}, err)
-		return failed(err, &out)
-	}
-	e.Plan, e.KeepDir = &plan, path.Join(a.cfg.KeepDir, "job-"+e.Job.ID)
-	if err := a.journal.put(e); err != nil {
-		err = fmt.Errorf("journal: %w; not installing", err)
-		out.ChangeResult = change(apply.Result{Plan: plan, ExitCode: -1, Started: e.Started}, err)
-		return failed(err, &out)
-	}
 	jctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), jobTimeout)
 	defer cancel()
-	opts := apply.Options{KeepDir: e.KeepDir, LockTimeout: p.LockTimeout(), LogLimit: logLimit,
-		AllowRemovals: p.AllowRemovals, Log: a.cfg.Log}
+	keepDir := path.Join(a.cfg.KeepDir, "job-"+e.Job.ID)
+	opts := apply.Options{KeepDir: keepDir, LockTimeout: p.LockTimeout(), LogLimit: logLimit,
+		AllowRemovals: p.AllowRemovals, Log: a.cfg.Log,
+		BeforeChange: func(plan apply.InstallPlan) error {
+			e.Plan, e.KeepDir = &plan, keepDir
+			if err := a.journal.put(e); err != nil {
+				return fmt.Errorf("journal: %w; not installing", err)
+			}
+			return nil
+		}}
 	res, ierr := apply.Install(jctx, a.cfg.Root, p.Packages, opts)
 	out.ChangeResult = change(res, ierr)
 	if res.Record != nil {

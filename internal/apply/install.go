@@ -35,6 +35,10 @@ type Options struct {
 	// could not be kept (neither cached, downloadable nor rebuildable).
 	AllowIrreversible bool
 	Log               *slog.Logger
+	// BeforeChange, when set, is given the plan Install is about to
+	// carry out, after its checks and before anything is kept or
+	// installed (the agent journals it there); an error stops the install.
+	BeforeChange func(InstallPlan) error
 }
 
 func (o *Options) defaults() {
@@ -149,19 +153,6 @@ func Install(ctx context.Context, root string, set []Pin, opts Options) (res Res
 	switch {
 	case len(p.Set) == 0 && len(p.Held) > 0:
 		return res, fmt.Errorf("nothing to install: every package is held (%s) or already at or above its version", joinPins(p.Held))
-	case len(p.Set) == 0: // every package already at or above its version
-		// An empty record: a rollback after a failed health gate finds
-		// it and has nothing to undo.
-		rec, err := newRecord(r, opts.KeepDir, p)
-		if err != nil {
-			return res, err
-		}
-		if err := rec.save(r); err != nil {
-			return res, err
-		}
-		res.Record, res.ExitCode = rec, 0
-		log.Write([]byte("nothing to install: already at or above the set's versions: " + joinPins(p.AtOrAbove) + "\n"))
-		return res, nil
 	case p.Removes && !opts.AllowRemovals:
 		return res, fmt.Errorf("the plan removes packages (%s); not allowed", strings.Join(names(p.Changes, Remove), " "))
 	case p.Downgrades && !opts.AllowDowngrades:
@@ -169,9 +160,24 @@ func Install(ctx context.Context, root string, set []Pin, opts Options) (res Res
 	case len(p.ChangesHeld) > 0:
 		return res, fmt.Errorf("the plan changes held packages (%s)", strings.Join(p.ChangesHeld, " "))
 	}
+	if opts.BeforeChange != nil {
+		if err := opts.BeforeChange(p); err != nil {
+			return res, err
+		}
+	}
 	rec, err := newRecord(r, opts.KeepDir, p)
 	if err != nil {
 		return res, err
+	}
+	if len(p.Set) == 0 { // every package already at or above its version
+		// An empty record: a rollback after a failed health gate finds
+		// it and has nothing to undo.
+		if err := rec.save(r); err != nil {
+			return res, err
+		}
+		res.Record, res.ExitCode = rec, 0
+		log.Write([]byte("nothing to install: already at or above the set's versions: " + joinPins(p.AtOrAbove) + "\n"))
+		return res, nil
 	}
 	res.Record = rec
 	for _, prev := range p.Previous() {
