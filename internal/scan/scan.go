@@ -11,7 +11,6 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -292,14 +291,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// SortForPeople orders updates security first, then by package name.
-func SortForPeople(updates []detect.Update) {
-	sort.SliceStable(updates, func(i, j int) bool {
-		if updates[i].Security != updates[j].Security {
-			return updates[i].Security
-		}
-		return updates[i].Package < updates[j].Package
-	})
 }
