@@ -98,6 +98,70 @@ type assessment struct {
 	now time.Time
 	set *policy.Set
 	as  *intel.Assessor
+	// refs, once forHosts read them, name each host's stored list of
+	// updates; lists keeps each list decoded once, by hash, for all the
+	// hosts that name it (hosts of one image share theirs).
+	refs  map[string]store.UpdateRef
+	lists map[string][]intel.Update
+}
+
+// forHosts prepares a request about many hosts: every host's detection
+// result is named in one read, and each distinct list decoded once.
+func (a *assessment) forHosts(ctx context.Context, st store.Store) error {
+	refs, err := st.UpdateRefs(ctx)
+	if err != nil {
+		return err
+	}
+	a.refs, a.lists = make(map[string]store.UpdateRef, len(refs)), map[string][]intel.Update{}
+	for _, r := range refs {
+		a.refs[r.HostID] = r
+	}
+	return nil
+}
+
+// updates is a host's detection result and its decoded list (none when
+// the detection failed); ErrNotFound when it has none.
+func (a *assessment) updates(ctx context.Context, st store.Store, hostID string) (store.UpdateRef, []intel.Update, error) {
+	ref, ok := a.refs[hostID]
+	if a.refs != nil && !ok {
+		return ref, nil, store.ErrNotFound
+	}
+	if ok && ref.Error != "" {
+		return ref, nil, nil
+	}
+	if ups, cached := a.lists[ref.Hash]; ok && ref.Hash != "" && cached {
+		return ref, ups, nil
+	}
+	var data []byte
+	if ok && ref.Hash != "" {
+		var err error
+		data, err = st.UpdateList(ctx, ref.Hash)
+		switch {
+		case errors.Is(err, store.ErrNotFound): // replaced and pruned since the listing
+			ok = false
+		case err != nil:
+			return ref, nil, err
+		}
+	}
+	if data == nil { // one host, a list stored inline before update_lists, or replaced
+		u, err := st.HostUpdates(ctx, hostID)
+		if err != nil {
+			return ref, nil, err
+		}
+		ref, ok = store.UpdateRef{HostID: hostID, ComputedAt: u.ComputedAt, Basis: u.Basis, Error: u.Error}, false
+		if u.Error != "" {
+			return ref, nil, nil
+		}
+		data = u.Updates
+	}
+	var ups []intel.Update
+	if err := json.Unmarshal(data, &ups); err != nil {
+		return ref, nil, fmt.Errorf("stored updates of host %s: %w", hostID, err)
+	}
+	if ok && ref.Hash != "" {
+		a.lists[ref.Hash] = ups
+	}
+	return ref, ups, nil
 }
 
 func (s *Server) newAssessment(r *http.Request) (*assessment, error) {
@@ -115,7 +179,7 @@ func (a *assessment) host(ctx context.Context, st store.Store, h store.Host, f *
 	if b := a.set.For(h.Labels); b != nil {
 		out.Baseline = b.Name
 	}
-	u, err := st.HostUpdates(ctx, h.ID)
+	u, ups, err := a.updates(ctx, st, h.ID)
 	if errors.Is(err, store.ErrNotFound) {
 		out.Error = "no inventory received yet"
 		return out, nil
@@ -128,10 +192,6 @@ func (a *assessment) host(ctx context.Context, st store.Store, h store.Host, f *
 	if u.Error != "" {
 		out.Error = "detection failed: " + u.Error
 		return out, nil
-	}
-	var ups []intel.Update
-	if err := json.Unmarshal(u.Updates, &ups); err != nil {
-		return out, fmt.Errorf("stored updates of host %s: %w", h.ID, err)
 	}
 	var facts api.Facts
 	if len(h.Facts) > 0 {
@@ -198,6 +258,9 @@ func (s *Server) listFindings(w http.ResponseWriter, r *http.Request) {
 		hosts = one
 	}
 	a, err := s.newAssessment(r)
+	if err == nil && len(hosts) > 1 {
+		err = a.forHosts(r.Context(), s.store)
+	}
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "%v", err)
 		return

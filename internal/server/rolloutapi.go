@@ -218,6 +218,9 @@ func (s *Server) freezeInputs(r *http.Request, updates string, minAge time.Durat
 		if a, err = s.newAssessment(r); err != nil {
 			return nil, err
 		}
+		if err := a.forHosts(ctx, s.store); err != nil {
+			return nil, err
+		}
 	}
 	hosts, err := s.store.ListHosts(ctx, store.HostFilter{})
 	if err != nil {
