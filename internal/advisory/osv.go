@@ -229,18 +229,15 @@ func (r *Record) CVEs() []string {
 // appendCVEs appends to out the CVE IDs in ids (or embedded at their end
 // after a "PREFIX-"), skipping those already in out.
 func appendCVEs(out, ids []string) []string {
-next:
+	have := make(map[string]bool, len(out)+len(ids)) // kernel records list thousands
+	for _, cve := range out {
+		have[cve] = true
+	}
 	for _, id := range ids {
-		cve := CVEOf(id)
-		if cve == "" {
-			continue
+		if cve := CVEOf(id); cve != "" && !have[cve] {
+			have[cve] = true
+			out = append(out, cve)
 		}
-		for _, have := range out {
-			if have == cve {
-				continue next
-			}
-		}
-		out = append(out, cve)
 	}
 	return out
 }
