@@ -253,3 +253,17 @@ func CVEOf(id string) string {
 	}
 	return ""
 }
+
+// RPMEcosystem is the OSV ecosystem of an RPM distribution's major
+// release, by its os-release ID: "AlmaLinux:9", "Rocky Linux:9"; "" for
+// others (Red Hat's and SUSE's ecosystems go by product stream, which
+// os-release does not tell).
+func RPMEcosystem(id, major string) string {
+	switch id {
+	case "almalinux":
+		return "AlmaLinux:" + major
+	case "rocky":
+		return "Rocky Linux:" + major
+	}
+	return ""
+}

@@ -47,10 +47,7 @@ func (r Release) Ecosystem() string {
 		if major == "" {
 			return ""
 		}
-		if strings.ToLower(r.Distro) == "rocky" {
-			return "Rocky Linux:" + major
-		}
-		return "AlmaLinux:" + major
+		return advisory.RPMEcosystem(strings.ToLower(r.Distro), major)
 	}
 	return ""
 }

@@ -19,11 +19,8 @@ func Ecosystem(osr rpm.OSRelease) (string, error) {
 	if major == "" || strings.Trim(major, "0123456789") != "" {
 		return "", fmt.Errorf("%s: VERSION_ID %q has no major release number", osr.Path, osr.VersionID)
 	}
-	switch osr.ID {
-	case "almalinux":
-		return "AlmaLinux:" + major, nil
-	case "rocky":
-		return "Rocky Linux:" + major, nil
+	if eco := advisory.RPMEcosystem(osr.ID, major); eco != "" {
+		return eco, nil
 	}
 	return "", fmt.Errorf("%s: no OSV ecosystem known for ID=%q (known: almalinux, rocky)", osr.Path, osr.ID)
 }
