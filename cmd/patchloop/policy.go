@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -244,7 +245,7 @@ var leadingNumber = regexp.MustCompile(`^([0-9]+)[-_]`)
 
 // filePriority reads the priority of a file named like 10-production.yaml.
 func filePriority(file string) (int, bool) {
-	base := file[strings.LastIndex(file, "/")+1:]
+	base := filepath.Base(file)
 	m := leadingNumber.FindStringSubmatch(base)
 	if m == nil {
 		return 0, false

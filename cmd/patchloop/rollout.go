@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -271,18 +273,10 @@ func rolloutListCmd(cf *clientFlags) *cobra.Command {
 
 func phaseCounts(m map[string]int) string {
 	var out []string
-	for _, k := range sortedKeys(intKeys(m)) {
+	for _, k := range slices.Sorted(maps.Keys(m)) {
 		out = append(out, fmt.Sprintf("%d %s", m[k], k))
 	}
 	return strings.Join(out, ", ")
-}
-
-func intKeys(m map[string]int) map[string]string {
-	out := map[string]string{}
-	for k := range m {
-		out[k] = ""
-	}
-	return out
 }
 
 func printRollout(format string, r api.Rollout) error {

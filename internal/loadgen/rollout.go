@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"time"
@@ -128,13 +129,7 @@ func (g *gen) rolloutPhases(ctx context.Context) ([]*PhaseReport, error) {
 		}
 	}
 	rep := ph.end(ctx, namedRecorder{"start", start}, namedRecorder{"checkin", ci}, namedRecorder{"result", res})
-	for _, name := range slices.Sorted(func(yield func(string) bool) {
-		for n := range rings {
-			if !yield(n) {
-				return
-			}
-		}
-	}) {
+	for _, name := range slices.Sorted(maps.Keys(rings)) {
 		r := rings[name]
 		rep.Rings = append(rep.Rings, r.RingReport)
 	}
