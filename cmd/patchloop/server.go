@@ -183,19 +183,19 @@ packages (findings then say that their CVEs come from the feeds only).`,
 // come from (package intel): a directory laid out as intel.ConfigFromDir
 // reads, and single feeds given beside or instead of it.
 type serverFeedFlags struct {
-	dir, kev, dsa, dla string
-	epss, osv          []string
-	refresh            time.Duration
+	dir     string
+	cfg     intel.Config // the flags that override dir's
+	refresh time.Duration
 }
 
 func (ff *serverFeedFlags) add(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&ff.dir, "feeds-dir", "", "directory of advisory feeds: kev/*.json, epss/, osv/, **/DSA/list, **/DLA/list")
-	f.StringVar(&ff.kev, "kev", "", "CISA KEV catalog JSON: URL or file (overrides --feeds-dir's)")
-	f.StringSliceVar(&ff.epss, "epss", nil, "EPSS CSV (daily, plain or gzip) or per-year files: URL, file or directory (repeatable)")
-	f.StringSliceVar(&ff.osv, "osv", nil, "OSV all.zip (URL or file) or directory of OSV records (repeatable)")
-	f.StringVar(&ff.dsa, "dsa", "", "Debian Security Tracker data/DSA/list: URL or file")
-	f.StringVar(&ff.dla, "dla", "", "Debian Security Tracker data/DLA/list: URL or file")
+	f.StringVar(&ff.cfg.KEV, "kev", "", "CISA KEV catalog JSON: URL or file (overrides --feeds-dir's)")
+	f.StringSliceVar(&ff.cfg.EPSS, "epss", nil, "EPSS CSV (daily, plain or gzip) or per-year files: URL, file or directory (repeatable)")
+	f.StringSliceVar(&ff.cfg.OSV, "osv", nil, "OSV all.zip (URL or file) or directory of OSV records (repeatable)")
+	f.StringVar(&ff.cfg.DSA, "dsa", "", "Debian Security Tracker data/DSA/list: URL or file")
+	f.StringVar(&ff.cfg.DLA, "dla", "", "Debian Security Tracker data/DLA/list: URL or file")
 	f.DurationVar(&ff.refresh, "feeds-refresh", 6*time.Hour, "how often to refetch the advisory feeds")
 }
 
@@ -203,27 +203,9 @@ func (ff *serverFeedFlags) add(cmd *cobra.Command) {
 // and local files; nil when none are named. Feeds that cannot be loaded
 // yet are logged (Refresh may fetch them) and listed by /api/v1/feeds.
 func (ff *serverFeedFlags) load(ctx context.Context, cacheDir string, log *slog.Logger) (*server.Intel, error) {
-	var cfg intel.Config
-	if ff.dir != "" {
-		var err error
-		if cfg, err = intel.ConfigFromDir(ff.dir); err != nil {
-			return nil, err
-		}
-	}
-	if ff.kev != "" {
-		cfg.KEV = ff.kev
-	}
-	if len(ff.epss) > 0 {
-		cfg.EPSS = ff.epss
-	}
-	if len(ff.osv) > 0 {
-		cfg.OSV = ff.osv
-	}
-	if ff.dsa != "" {
-		cfg.DSA = ff.dsa
-	}
-	if ff.dla != "" {
-		cfg.DLA = ff.dla
+	cfg, err := feedConfig(assessFlags{feedsDir: ff.dir, cfg: ff.cfg})
+	if err != nil {
+		return nil, err
 	}
 	if cfg.Empty() {
 		return nil, nil
