@@ -34,6 +34,7 @@ func serverCmd(logLevel *string) *cobra.Command {
 		certFile, keyFile   string
 		caFile              string
 		interval, refresh   time.Duration
+		hold                time.Duration
 		rolloutTick         time.Duration
 		feedFlags           serverFeedFlags
 		changelogs          bool
@@ -90,7 +91,7 @@ packages (findings then say that their CVEs come from the feeds only).`,
 				clc = &server.ChangelogConfig{CacheDir: filepath.Join(dataDir, "cache", "changelog"), Workers: changelogWorkers,
 					Client: &http.Client{Timeout: 10 * time.Minute}}
 			}
-			srv, err := server.New(ctx, server.Config{Store: st, Engine: eng, Log: log, Interval: interval, Intel: intl, Changelogs: clc})
+			srv, err := server.New(ctx, server.Config{Store: st, Engine: eng, Log: log, Interval: interval, Hold: hold, Intel: intl, Changelogs: clc})
 			if err != nil {
 				return err
 			}
@@ -128,7 +129,8 @@ packages (findings then say that their CVEs come from the feeds only).`,
 			}
 			fmt.Fprintf(os.Stderr, "patchloop: serving https://%s  CA fingerprint %s\n", ln.Addr(), srv.CAFingerprint())
 			hs := &http.Server{Handler: srv.Handler(), TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second,
-				ReadTimeout: 2 * time.Minute, WriteTimeout: 2 * time.Minute, IdleTimeout: 5 * time.Minute}
+				ReadTimeout: 2 * time.Minute, WriteTimeout: 2*time.Minute + max(hold, 0), IdleTimeout: 5 * time.Minute}
+			hs.RegisterOnShutdown(srv.Drain) // held check-ins answer at once
 			go srv.RunRefresh(ctx, refresh)
 			go srv.RunRollouts(ctx, rolloutTick)
 			go srv.RunChangelogs(ctx)
@@ -170,6 +172,7 @@ packages (findings then say that their CVEs come from the feeds only).`,
 	f.StringVar(&caFile, "tls-ca", "", "the CA that signed --tls-cert; agents pin its fingerprint")
 	f.StringSliceVar(&sources, "sources", nil, "apt sources files (.list or .sources) naming the repositories the server mirrors and their keyrings (default: this machine's apt sources)")
 	f.DurationVar(&interval, "interval", time.Minute, "check-in interval told to agents")
+	f.DurationVar(&hold, "checkin-hold", 50*time.Second, "longest to hold an agent's check-in until a job is queued for it (a long poll, so jobs start within a second); keep it under any proxy's idle timeout; 0: answer check-ins at once")
 	f.DurationVar(&refresh, "refresh", 15*time.Minute, "how often to refetch repository indexes")
 	f.DurationVar(&rolloutTick, "rollout-tick", 30*time.Second, "how often rollouts are stepped for soak, windows and time-outs (results step them at once)")
 	f.BoolVar(&changelogs, "changelogs", true, "read the candidate changelogs of the hosts' updates (CVEs, urgency, release dates) from the mirrored repositories")

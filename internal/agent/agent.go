@@ -96,6 +96,8 @@ type Agent struct {
 	// journal keeps the jobs that change the machine (journal.go).
 	journal journal
 	local   LocalConfig
+	// lastSent is the hash of the inventory last sent.
+	lastSent string
 }
 
 type pendingJob struct {
@@ -135,11 +137,21 @@ func New(cfg Config) (*Agent, error) {
 
 // Run checks in until ctx ends. Failures are logged and retried with
 // back-off; Run returns only when ctx is done.
+//
+// Each check-in asks the server to hold its answer for about an interval
+// until a job comes (a long poll), so that jobs start within a second of
+// being queued. After an answer the server held, after sending the
+// inventory, or after running jobs (a rollout often queues the next step
+// at once), the agent checks in again after about a second; otherwise (a
+// server that does not hold) after the interval, ±10%.
 func (a *Agent) Run(ctx context.Context) error {
 	failures := 0
 	for {
-		err := a.Once(ctx)
+		again, err := a.once(ctx, jitter(a.interval))
 		wait := jitter(a.interval)
+		if again {
+			wait = jitter(time.Second)
+		}
 		if err != nil {
 			failures++
 			wait = backoff(failures, a.cfg.MaxBackoff)
@@ -164,23 +176,37 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// Once does one check-in: report, send the inventory if asked, run jobs.
+// Once does one check-in, answered at once: report, send the inventory
+// if asked, run jobs.
 func (a *Agent) Once(ctx context.Context) error {
+	_, err := a.once(ctx, 0)
+	return err
+}
+
+// once does one check-in that the server may hold up to wait while it
+// has no job (never while jobs of an earlier check-in are unreported).
+// again is whether to check in again soon: the server held the answer,
+// asked for the inventory, or handed out jobs.
+func (a *Agent) once(ctx context.Context, wait time.Duration) (again bool, err error) {
 	inv, facts, err := Collect(a.cfg.Root)
 	if err != nil {
-		return fmt.Errorf("read inventory: %w", err)
+		return false, fmt.Errorf("read inventory: %w", err)
 	}
 	hash := inv.Hash()
-	resp, err := a.client.CheckIn(ctx, api.CheckInRequest{Facts: facts, InventoryHash: hash})
+	req := api.CheckInRequest{Facts: facts, InventoryHash: hash}
+	if len(a.pending) == 0 {
+		req.WaitSeconds = int(wait / time.Second)
+	}
+	resp, err := a.client.CheckIn(ctx, req)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if resp.IntervalSeconds > 0 {
 		a.interval = time.Duration(resp.IntervalSeconds) * time.Second
 	}
 	if resp.SendInventory {
 		if err := a.client.PutInventory(ctx, inv); err != nil {
-			return fmt.Errorf("send inventory: %w", err)
+			return false, fmt.Errorf("send inventory: %w", err)
 		}
 		a.cfg.Log.Info("inventory sent", "packages", len(inv.Packages), "hash", hash[:12])
 	}
@@ -189,19 +215,26 @@ func (a *Agent) Once(ctx context.Context) error {
 			a.pending = append(a.pending, &pendingJob{job: j})
 		}
 	}
+	// A held answer, a new inventory sent (the server held nothing) or
+	// jobs to run: check in again soon, to be held again. (An inventory
+	// asked for again right after it was sent waits for the interval.)
+	again = resp.Held || resp.SendInventory && hash != a.lastSent || len(a.pending) > 0
+	if resp.SendInventory {
+		a.lastSent = hash
+	}
 	for len(a.pending) > 0 {
 		p := a.pending[0]
 		if p.result == nil {
 			res, err := a.run(ctx, p.job)
 			if err != nil {
-				return fmt.Errorf("job %s: %w", p.job.ID, err)
+				return false, fmt.Errorf("job %s: %w", p.job.ID, err)
 			}
 			p.result = &res
 		}
 		if err := a.client.JobResult(ctx, p.job.ID, *p.result); err != nil {
 			var se *StatusError
 			if !errors.As(err, &se) || se.Code >= 500 {
-				return fmt.Errorf("report job %s: %w", p.job.ID, err)
+				return false, fmt.Errorf("report job %s: %w", p.job.ID, err)
 			}
 			// The server refused this result for good (e.g. the job is
 			// gone): drop it rather than block the queue.
@@ -213,7 +246,7 @@ func (a *Agent) Once(ctx context.Context) error {
 		}
 		a.pending = a.pending[1:]
 	}
-	return nil
+	return again, nil
 }
 
 func (a *Agent) isPending(id string) bool {

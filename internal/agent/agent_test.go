@@ -33,6 +33,13 @@ type testServer struct {
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
+	return newTestServerWith(t, nil)
+}
+
+// newTestServerWith is newTestServer with the server's Config changed by
+// with.
+func newTestServerWith(t *testing.T, with func(*server.Config)) *testServer {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.Open(ctx, filepath.Join(dir, "db"))
@@ -40,7 +47,11 @@ func newTestServer(t *testing.T) *testServer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv, err := server.New(ctx, server.Config{Store: st, Engine: central.New(central.Config{CacheDir: dir, Offline: true})})
+	cfg := server.Config{Store: st, Engine: central.New(central.Config{CacheDir: dir, Offline: true})}
+	if with != nil {
+		with(&cfg)
+	}
+	srv, err := server.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +78,7 @@ func newTestServer(t *testing.T) *testServer {
 	}
 	hs.StartTLS()
 	t.Cleanup(hs.Close)
+	t.Cleanup(srv.Drain) // before hs.Close, which waits for held check-ins
 	ts.url = hs.URL
 	return ts
 }
@@ -136,6 +148,40 @@ func TestJobFinishedAfterLostConnection(t *testing.T) {
 	}
 	if len(a.pending) != 0 {
 		t.Errorf("%d jobs still pending", len(a.pending))
+	}
+}
+
+// TestRunTakesJobsFromHeldCheckIns: a running agent parks its check-in
+// on a server that holds them, and runs a job queued meanwhile at once,
+// not at its next check-in a minute later.
+func TestRunTakesJobsFromHeldCheckIns(t *testing.T) {
+	ts := newTestServerWith(t, func(c *server.Config) { c.Interval, c.Hold = time.Minute, time.Minute })
+	a := enrolled(t, ts)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	until := func(what string, ok func() bool) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !ok(); time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 20 s (the agent's interval is 1 min): %s", what)
+			}
+		}
+	}
+	until("the agent sent its inventory and parked", func() bool {
+		h, err := ts.st.Host(context.Background(), a.st.HostID)
+		return err == nil && h.InventoryHash != "" && ts.srv.Held() == 1
+	})
+	for _, id := range []string{"job1", "job2"} {
+		if err := ts.st.CreateJob(ctx, store.Job{ID: id, Kind: "scan", Params: []byte("{}"), CreatedAt: time.Now()}, []string{a.st.HostID}); err != nil {
+			t.Fatal(err)
+		}
+		until(id+" done", func() bool {
+			_, parts, err := ts.st.Job(context.Background(), id)
+			return err == nil && len(parts) == 1 && parts[0].State == store.JobDone
+		})
+		until("the agent parked again", func() bool { return ts.srv.Held() == 1 })
 	}
 }
 

@@ -22,6 +22,7 @@ type Client struct {
 	base       string
 	credential string
 	http       *http.Client
+	timeout    time.Duration // per request, plus any wait asked for
 }
 
 // NewClient returns a client for the server at base whose CA has this
@@ -41,10 +42,23 @@ func NewClient(base, caFingerprint, credential string, timeout time.Duration) (*
 	// handshakes, but only the server that passed it there holds the
 	// session's secret. One server, so one entry.
 	tlsConf.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	// HTTP/2 when the server speaks it (patchloop's does): one agent
+	// gains nothing from it, but clients sharing a transport (As) then
+	// share connections too. Timeouts are per request (do), since a held
+	// check-in may take its wait on top of them.
 	tr := &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 2, IdleConnTimeout: 5 * time.Minute,
-		TLSHandshakeTimeout: 10 * time.Second, ResponseHeaderTimeout: timeout}
-	return &Client{base: strings.TrimRight(base, "/"), credential: credential,
-		http: &http.Client{Transport: tr, Timeout: timeout}}, nil
+		TLSHandshakeTimeout: 10 * time.Second, ForceAttemptHTTP2: true}
+	return &Client{base: strings.TrimRight(base, "/"), credential: credential, timeout: timeout,
+		http: &http.Client{Transport: tr}}, nil
+}
+
+// As returns a client with another credential that shares c's
+// connections: for a program speaking for many hosts (package loadgen),
+// whose requests HTTP/2 then multiplexes over few connections.
+func (c *Client) As(credential string) *Client {
+	cc := *c
+	cc.credential = credential
+	return &cc
 }
 
 // StatusError is a non-2xx answer from the server.
@@ -64,8 +78,14 @@ func (e *StatusError) Refused() bool {
 	return e.Code == http.StatusUnauthorized || e.Code == http.StatusForbidden
 }
 
-// do sends body (JSON, gzipped when zip) and decodes the answer into out.
-func (c *Client) do(ctx context.Context, method, path string, body any, zip bool, out any) error {
+// do sends body (JSON, gzipped when zip) and decodes the answer into out,
+// within the client's timeout plus extra.
+func (c *Client) do(ctx context.Context, method, path string, body any, zip bool, extra time.Duration, out any) error {
+	if c.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, c.timeout+extra)
+		defer cancel()
+	}
 	var buf bytes.Buffer
 	if body != nil {
 		var w io.Writer = &buf
@@ -117,23 +137,25 @@ func (c *Client) do(ctx context.Context, method, path string, body any, zip bool
 // Enroll exchanges an enrollment token for a host credential.
 func (c *Client) Enroll(ctx context.Context, token string, facts api.Facts) (api.EnrollResponse, error) {
 	var out api.EnrollResponse
-	err := c.do(ctx, http.MethodPost, "/api/v1/enroll", api.EnrollRequest{Token: token, Facts: facts}, false, &out)
+	err := c.do(ctx, http.MethodPost, "/api/v1/enroll", api.EnrollRequest{Token: token, Facts: facts}, false, 0, &out)
 	return out, err
 }
 
-// CheckIn reports facts and the inventory hash.
+// CheckIn reports facts and the inventory hash. With req.WaitSeconds
+// the server may hold the answer that long, which the request's timeout
+// allows for.
 func (c *Client) CheckIn(ctx context.Context, req api.CheckInRequest) (api.CheckInResponse, error) {
 	var out api.CheckInResponse
-	err := c.do(ctx, http.MethodPost, "/api/v1/agent/checkin", req, false, &out)
+	err := c.do(ctx, http.MethodPost, "/api/v1/agent/checkin", req, false, time.Duration(req.WaitSeconds)*time.Second, &out)
 	return out, err
 }
 
 // PutInventory sends the full inventory.
 func (c *Client) PutInventory(ctx context.Context, inv *api.Inventory) error {
-	return c.do(ctx, http.MethodPut, "/api/v1/agent/inventory", inv, true, nil)
+	return c.do(ctx, http.MethodPut, "/api/v1/agent/inventory", inv, true, 0, nil)
 }
 
 // JobResult reports a job's result.
 func (c *Client) JobResult(ctx context.Context, jobID string, res api.JobResult) error {
-	return c.do(ctx, http.MethodPost, "/api/v1/agent/jobs/"+url.PathEscape(jobID)+"/result", res, false, nil)
+	return c.do(ctx, http.MethodPost, "/api/v1/agent/jobs/"+url.PathEscape(jobID)+"/result", res, false, 0, nil)
 }

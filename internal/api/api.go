@@ -63,6 +63,11 @@ type EnrollResponse struct {
 type CheckInRequest struct {
 	Facts         Facts  `json:"facts"`
 	InventoryHash string `json:"inventory_hash"` // Inventory.Hash() of the current inventory
+	// WaitSeconds asks the server to hold its answer up to this long
+	// while it has no job for the host, and to answer as soon as one is
+	// queued (a long poll). The server may hold it shorter (its own
+	// limit) or not at all; 0 answers at once.
+	WaitSeconds int `json:"wait_seconds,omitempty"`
 }
 
 // CheckInResponse tells the agent what to do next.
@@ -70,6 +75,10 @@ type CheckInResponse struct {
 	SendInventory   bool  `json:"send_inventory"` // the server lacks this inventory: PUT it
 	Jobs            []Job `json:"jobs,omitempty"`
 	IntervalSeconds int   `json:"interval_seconds"`
+	// Held says the server held this answer (WaitSeconds) until a job
+	// came or the wait ended: it holds check-ins, so the agent may check
+	// in again at once instead of after the interval.
+	Held bool `json:"held,omitempty"`
 }
 
 // Job is a unit of work handed to an agent. Its (ID, host) pair is the

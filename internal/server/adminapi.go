@@ -238,6 +238,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusInternalServerError, "create job: %v", err)
 		return
 	}
+	s.holds.wake(hosts...)
 	s.writeJob(w, r, j.ID, http.StatusCreated)
 }
 

@@ -4,9 +4,11 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/store"
@@ -67,16 +69,66 @@ func (s *Server) checkIn(w http.ResponseWriter, r *http.Request, h store.Host) {
 		SendInventory:   req.InventoryHash == "" || req.InventoryHash != h.InventoryHash,
 		IntervalSeconds: int(s.cfg.Interval.Seconds()),
 	}
+	// A check-in that may wait is registered before its first lease, so
+	// that a job queued in between wakes it.
+	var hw *holdWait
+	if req.WaitSeconds > 0 && s.cfg.Hold > 0 && !resp.SendInventory {
+		if hw = s.holds.add(h.ID); hw != nil {
+			defer s.holds.remove(h.ID, hw)
+		}
+	}
 	jobs, err := s.store.LeaseJobs(r.Context(), h.ID, now, s.cfg.JobLease, 10)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "lease jobs: %v", err)
 		return
+	}
+	if len(jobs) == 0 && hw != nil {
+		if sw, ok := w.(*statusWriter); ok {
+			sw.held = true
+		}
+		if jobs, err = s.holdCheckIn(r, h.ID, hw, min(time.Duration(req.WaitSeconds)*time.Second, s.cfg.Hold)); err != nil {
+			httpError(w, http.StatusInternalServerError, "%v", err)
+			return
+		}
+		if r.Context().Err() != nil {
+			return // the agent is gone; a job leased meanwhile is handed out again when its lease ends
+		}
+		resp.Held = true
 	}
 	for _, j := range jobs {
 		resp.Jobs = append(resp.Jobs, api.Job{ID: j.JobID, Kind: j.Kind, Params: json.RawMessage(j.Params)})
 	}
 	s.metrics.checkIns.Inc()
 	writeJSON(w, http.StatusOK, resp)
+}
+
+// holdCheckIn holds a check-in of host that found no job for up to wait,
+// until a job is queued for it (hw is woken) and leased, the server
+// drains, or the agent goes away. A host revoked meanwhile gets no job.
+func (s *Server) holdCheckIn(r *http.Request, host string, hw *holdWait, wait time.Duration) ([]store.HostJob, error) {
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	for {
+		select {
+		case <-hw.c:
+		case <-t.C:
+			return nil, nil
+		case <-s.holds.drained:
+			return nil, nil
+		case <-r.Context().Done():
+			return nil, nil
+		}
+		if h, err := s.store.Host(r.Context(), host); err != nil || !h.RevokedAt.IsZero() {
+			return nil, err // revoked: its next check-in is refused
+		}
+		jobs, err := s.store.LeaseJobs(r.Context(), host, s.cfg.Now(), s.cfg.JobLease, 10)
+		if err != nil || len(jobs) > 0 {
+			if err != nil {
+				err = fmt.Errorf("lease jobs: %w", err)
+			}
+			return jobs, err
+		}
+	}
 }
 
 func (s *Server) putInventory(w http.ResponseWriter, r *http.Request, h store.Host) {

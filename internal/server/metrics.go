@@ -16,6 +16,7 @@ type metrics struct {
 	reg           *prometheus.Registry
 	requests      *prometheus.HistogramVec
 	checkIns      prometheus.Counter
+	held          prometheus.Gauge
 	inventories   prometheus.Counter
 	authFailures  *prometheus.CounterVec
 	detectSeconds prometheus.Histogram
@@ -29,6 +30,7 @@ func newMetrics(s *Server) *metrics {
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 		}, []string{"route", "code"}),
 		checkIns:     prometheus.NewCounter(prometheus.CounterOpts{Name: "patchloop_checkins_total", Help: "Agent check-ins accepted."}),
+		held:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "patchloop_checkins_held", Help: "Agent check-ins held until a job comes (long polls)."}),
 		inventories:  prometheus.NewCounter(prometheus.CounterOpts{Name: "patchloop_inventories_total", Help: "Full inventories received."}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "patchloop_auth_failures_total", Help: "Refused credentials by API."}, []string{"api"}),
 		detectSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
@@ -36,7 +38,7 @@ func newMetrics(s *Server) *metrics {
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10),
 		}),
 	}
-	m.reg.MustRegister(m.requests, m.checkIns, m.inventories, m.authFailures, m.detectSeconds,
+	m.reg.MustRegister(m.requests, m.checkIns, m.held, m.inventories, m.authFailures, m.detectSeconds,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	gauge := func(name, help string, get func() float64) {
 		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, get))
@@ -64,10 +66,13 @@ func (m *metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// statusWriter records the status code a handler wrote.
+// statusWriter records the status code a handler wrote, and whether it
+// held the request (a check-in waiting for a job: timed apart, since its
+// time is the wait, not the work).
 type statusWriter struct {
 	http.ResponseWriter
 	code int
+	held bool
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -84,6 +89,9 @@ func (m *metrics) instrument(mux *http.ServeMux) http.Handler {
 		route := r.Pattern
 		if route == "" {
 			route = "unmatched"
+		}
+		if sw.held {
+			route += " (held)"
 		}
 		m.requests.WithLabelValues(route, strconv.Itoa(sw.code)).Observe(time.Since(start).Seconds())
 	})

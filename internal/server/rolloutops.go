@@ -65,7 +65,9 @@ func (s *Server) rolloutPlan(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(jobs) > 0 {
 		audit := []store.RolloutAudit{{At: now, Actor: adminOf(r), What: "plan", Detail: fmt.Sprintf("plan jobs for %d hosts", len(jobs))}}
-		if _, err := s.store.QueueRolloutJobs(ctx, id, jobs, audit); err != nil {
+		_, err := s.store.QueueRolloutJobs(ctx, id, jobs, audit)
+		s.wakeJobs(jobs)
+		if err != nil {
 			httpError(w, http.StatusInternalServerError, "%v", err)
 			return
 		}
@@ -210,7 +212,9 @@ func (s *Server) rolloutRollback(w http.ResponseWriter, r *http.Request) {
 		out.Queued = append(out.Queued, one)
 	}
 	if len(jobs) > 0 {
-		if _, err := s.store.QueueRolloutJobs(ctx, id, jobs, audit); err != nil {
+		_, err := s.store.QueueRolloutJobs(ctx, id, jobs, audit)
+		s.wakeJobs(jobs)
+		if err != nil {
 			httpError(w, http.StatusInternalServerError, "%v", err)
 			return
 		}

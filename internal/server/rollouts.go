@@ -364,6 +364,9 @@ func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Ev
 		if err != nil {
 			return st, st, err
 		}
+		if len(queued) > 0 {
+			s.wakeJobs(jobs)
+		}
 		// A job the engine gave up on (its time-out) and no agent has yet
 		// is taken back: its host must not install after being counted lost.
 		// (A failure here is retried when the server starts: resumeRollout.)
@@ -603,6 +606,7 @@ func (s *Server) resumeRollout(ctx context.Context, r store.Rollout) error {
 		return err
 	}
 	queued, err := s.store.QueueRolloutJobs(ctx, r.ID, jobs, nil)
+	s.wakeJobs(jobs)
 	if len(queued) > 0 {
 		s.log.Warn("rollout jobs queued again", "rollout", r.ID, "jobs", queued)
 	}

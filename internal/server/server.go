@@ -40,6 +40,10 @@ type Config struct {
 	Now    func() time.Time
 	// Interval is the check-in interval told to agents.
 	Interval time.Duration
+	// Hold is the longest the server holds a check-in that asks to wait
+	// for a job (a long poll; holds.go); 0: check-ins are answered at
+	// once. Keep it under the idle timeout of any proxy in between.
+	Hold time.Duration
 	// JobLease is how long a handed-out job stays with its agent before
 	// it is handed out again.
 	JobLease time.Duration
@@ -79,6 +83,8 @@ type Server struct {
 	// rolloutStates keeps the state of each rollout this process last
 	// loaded or saved, by stored version (rollouts.go).
 	rolloutStates sync.Map // rollout ID → *cachedRollout
+	// holds are the held check-ins (holds.go).
+	holds *holds
 }
 
 // New prepares a server: it loads the CA from the store, creating it on
@@ -102,11 +108,20 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, err
 	}
 	s.ca = ca
+	s.holds = newHolds(s)
 	s.metrics = newMetrics(s)
 	s.changelogs = newChangelogReader(s, cfg.Changelogs)
 	close(s.ready)
 	return s, nil
 }
+
+// Drain answers every held check-in at once and holds no more: call it
+// when shutting down (http.Server.RegisterOnShutdown), which would
+// otherwise wait for them.
+func (s *Server) Drain() { s.holds.drain() }
+
+// Held is the number of check-ins the server holds now.
+func (s *Server) Held() int { return s.holds.count() }
 
 // CA returns the server's own certificate authority.
 func (s *Server) CA() *pki.CA { return s.ca }

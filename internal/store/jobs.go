@@ -200,6 +200,36 @@ func (s *sqlStore) LeaseJobs(ctx context.Context, hostID string, now time.Time, 
 	return hjs, nil
 }
 
+// queuedSince is a range read of the host_jobs_created index. The hosts
+// are made distinct by the caller: with DISTINCT, SQLite scans the whole
+// (host_id, ...) index instead.
+const queuedSince = "SELECT host_id FROM host_jobs WHERE created_at >= ? AND state = 'queued'"
+
+// QueuedSince implements Store.QueuedSince.
+func (s *sqlStore) QueuedSince(ctx context.Context, since time.Time) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, s.q(queuedSince), ms(since))
+	if err != nil {
+		return nil, fmt.Errorf("store: jobs queued since %s: %w", since.Format(time.RFC3339Nano), err)
+	}
+	defer rows.Close()
+	var hosts []string
+	seen := map[string]bool{}
+	for rows.Next() {
+		var h string
+		if err := rows.Scan(&h); err != nil {
+			return nil, fmt.Errorf("store: jobs queued since %s: %w", since.Format(time.RFC3339Nano), err)
+		}
+		if !seen[h] {
+			seen[h] = true
+			hosts = append(hosts, h)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: jobs queued since %s: %w", since.Format(time.RFC3339Nano), err)
+	}
+	return hosts, nil
+}
+
 // CompleteJob stores the first result of (jobID, hostID). It is accepted
 // whatever the lease's state (the agent did the work: at-least-once), but
 // only for a job handed out: a result for one still queued is refused.

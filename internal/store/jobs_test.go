@@ -2,6 +2,8 @@ package store
 
 import (
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,6 +40,49 @@ func testJobs(t *testing.T, s Store) {
 	}
 	if js, _ := s.ListJobs(ctx, 1); len(js) != 1 || js[0].ID != "j3" {
 		t.Errorf("ListJobs(1) = %+v", js)
+	}
+}
+
+func testQueuedSince(t *testing.T, s Store) {
+	for _, h := range []string{"h1", "h2", "h3"} {
+		enrollHost(t, s, h, h, nil)
+	}
+	for _, j := range []struct {
+		id    string
+		at    time.Time
+		hosts []string
+	}{
+		{"old", t0.Add(-time.Second), []string{"h1"}},
+		{"new", t0, []string{"h2", "h3"}},
+		{"newer", t0.Add(time.Second), []string{"h3"}},
+		{"taken", t0.Add(time.Second), []string{"h1"}},
+	} {
+		if err := s.CreateJob(ctx, Job{ID: j.id, Kind: "scan", CreatedAt: j.at}, j.hosts); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if hjs, err := s.LeaseJobs(ctx, "h1", t0, time.Minute, 10); err != nil || len(hjs) != 2 {
+		t.Fatalf("lease h1: %+v, %v", hjs, err)
+	}
+	got, err := s.QueuedSince(ctx, t0)
+	slices.Sort(got)
+	if err != nil || !reflect.DeepEqual(got, []string{"h2", "h3"}) {
+		t.Fatalf("QueuedSince(t0) = %v, %v; want h2, h3 once each (h1's jobs leased or older)", got, err)
+	}
+	if got, err := s.QueuedSince(ctx, t0.Add(2*time.Second)); err != nil || len(got) != 0 {
+		t.Fatalf("QueuedSince(later) = %v, %v", got, err)
+	}
+}
+
+// TestSQLiteQueuedSinceUsesIndex: the sweep of held check-ins runs this
+// read every second, so it must not scan every job ever queued.
+func TestSQLiteQueuedSinceUsesIndex(t *testing.T) {
+	s := openSQLiteT(t).(*sqlStore)
+	var id, parent, unused int
+	var detail string
+	err := s.rdb.QueryRowContext(ctx, "EXPLAIN QUERY PLAN "+queuedSince, 0).Scan(&id, &parent, &unused, &detail)
+	if err != nil || !strings.Contains(detail, "host_jobs_created") {
+		t.Fatalf("plan of %q: %q, %v; want a search of host_jobs_created", queuedSince, detail, err)
 	}
 }
 

@@ -215,6 +215,10 @@ type Store interface {
 	// whose lease ran out before now, oldest first, marking them leased
 	// until now+lease and counting the attempt.
 	LeaseJobs(ctx context.Context, hostID string, now time.Time, lease time.Duration, max int) ([]HostJob, error)
+	// QueuedSince returns the hosts of jobs still queued that were
+	// queued at or after since (by the queueing server's clock), each
+	// host once.
+	QueuedSince(ctx context.Context, since time.Time) ([]string, error)
 	// CompleteJob stores the result of (jobID, hostID) once. A repeated
 	// report returns first=false and changes nothing. A pair that does not
 	// exist is ErrNotFound, one never leased (still queued) ErrConflict.

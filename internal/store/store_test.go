@@ -60,6 +60,7 @@ func runStoreTests(t *testing.T, open func(t *testing.T) Store) {
 		{"UpdateListsShared", testUpdateListsShared},
 		{"Jobs", testJobs},
 		{"LeaseJobs", testLeaseJobs},
+		{"QueuedSince", testQueuedSince},
 		{"CompleteJob", testCompleteJob},
 		{"Settings", testSettings},
 		{"Policies", testPolicies},

@@ -1,0 +1,199 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/patchloop/patchloop/internal/agent"
+	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/store"
+)
+
+// TestHolds runs the held check-in (long poll) tests on SQLite and on
+// PostgreSQL, over real HTTPS with the agent's client.
+func TestHolds(t *testing.T) {
+	tests := map[string]func(*testing.T, string){
+		"WokenByJob":              tHoldWokenByJob,
+		"EndsAtServerLimit":       tHoldEndsAtServerLimit,
+		"OtherReplicaQueues":      tHoldOtherReplicaQueues,
+		"DrainAnswersAtOnce":      tHoldDrainAnswersAtOnce,
+		"NotHeldWhenInventoryDue": tHoldNotHeldWhenInventoryDue,
+		"RevokedGetsNoJob":        tHoldRevokedGetsNoJob,
+	}
+	for _, backend := range []string{"sqlite", "postgres"} {
+		for name, test := range tests {
+			t.Run(backend+"/"+name, func(t *testing.T) { test(t, backend) })
+		}
+	}
+}
+
+// holdEnv is a server holding check-ins up to hold, its listener closed
+// only after its held check-ins were answered.
+func holdEnv(t *testing.T, backend string, hold time.Duration) *env {
+	e := newEnvWith(t, backend, func(c *Config) { c.Hold = hold })
+	t.Cleanup(e.srv.Drain) // runs before ts.Close, which waits for requests
+	return e
+}
+
+// parked enrolls host n with its inventory stored, so that its check-ins
+// may be held.
+func (e *env) parked(n int) (*agent.Client, string) {
+	e.t.Helper()
+	c, enrolled, err := e.enroll(e.token(api.CreateTokenRequest{}), machineID(n))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if err := c.PutInventory(context.Background(), inventory("1.6-2")); err != nil {
+		e.t.Fatal(err)
+	}
+	return c, enrolled.HostID
+}
+
+type heldAnswer struct {
+	resp    api.CheckInResponse
+	err     error
+	elapsed time.Duration
+}
+
+// holdCheckIn starts a check-in asking to wait up to wait and returns
+// where its answer will come.
+func holdCheckIn(c *agent.Client, wait time.Duration) <-chan heldAnswer {
+	ch := make(chan heldAnswer, 1)
+	go func() {
+		start := time.Now()
+		resp, err := c.CheckIn(context.Background(), api.CheckInRequest{InventoryHash: inventory("1.6-2").Hash(), WaitSeconds: int(wait / time.Second)})
+		ch <- heldAnswer{resp, err, time.Since(start)}
+	}()
+	return ch
+}
+
+// waitHeld waits until srv holds n check-ins.
+func waitHeld(t *testing.T, srv *Server, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for srv.holds.count() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d check-ins held, want %d", srv.holds.count(), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// answer waits for a held answer, failing after limit.
+func answer(t *testing.T, ch <-chan heldAnswer, limit time.Duration) heldAnswer {
+	t.Helper()
+	select {
+	case a := <-ch:
+		if a.err != nil {
+			t.Fatalf("held check-in: %v", a.err)
+		}
+		return a
+	case <-time.After(limit):
+		t.Fatalf("no answer to the held check-in within %s", limit)
+		return heldAnswer{}
+	}
+}
+
+func tHoldWokenByJob(t *testing.T, backend string) {
+	e := holdEnv(t, backend, time.Minute)
+	c, host := e.parked(1)
+	ch := holdCheckIn(c, 50*time.Second)
+	waitHeld(t, e.srv, 1)
+	var job api.JobStatus
+	e.adminJSON("POST", "/api/v1/jobs", api.CreateJobRequest{Kind: "scan", Hosts: []string{host}}, &job)
+	a := answer(t, ch, 20*time.Second) // far below the 50 s asked for
+	if !a.resp.Held || len(a.resp.Jobs) != 1 || a.resp.Jobs[0].ID != job.ID {
+		t.Fatalf("held check-in answered %+v, want held with job %s", a.resp, job.ID)
+	}
+	e.adminJSON("GET", "/api/v1/jobs/"+job.ID, nil, &job)
+	if job.Hosts[0].State != store.JobLeased || job.Hosts[0].Attempts != 1 {
+		t.Fatalf("job after the held hand-out: %+v", job.Hosts[0])
+	}
+	waitHeld(t, e.srv, 0)
+	// Timed apart in the request metrics, since its time is the wait.
+	e.wantMetric(`patchloop_http_request_duration_seconds_count{code="200",route="POST /api/v1/agent/checkin (held)"} 1`)
+	e.wantMetric(`patchloop_checkins_held 0`)
+}
+
+func tHoldEndsAtServerLimit(t *testing.T, backend string) {
+	e := holdEnv(t, backend, time.Second)
+	c, _ := e.parked(1)
+	a := answer(t, holdCheckIn(c, 50*time.Second), 20*time.Second)
+	if !a.resp.Held || len(a.resp.Jobs) != 0 || a.elapsed < time.Second {
+		t.Fatalf("answer %+v after %s, want held for the server's 1 s, without jobs", a.resp, a.elapsed)
+	}
+	// Not asking to wait is answered at once, and not held.
+	r, err := c.CheckIn(context.Background(), api.CheckInRequest{InventoryHash: inventory("1.6-2").Hash()})
+	if err != nil || r.Held {
+		t.Fatalf("check-in without wait: %+v, %v", r, err)
+	}
+}
+
+// tHoldOtherReplicaQueues: a job queued through another server sharing
+// the database wakes the check-in held here, by the sweep.
+func tHoldOtherReplicaQueues(t *testing.T, backend string) {
+	e := holdEnv(t, backend, time.Minute)
+	c, host := e.parked(1)
+	other, err := New(context.Background(), Config{Store: e.st, Engine: e.srv.engine, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := holdCheckIn(c, 50*time.Second)
+	waitHeld(t, e.srv, 1)
+	job := store.Job{ID: "from-the-other-replica", Kind: api.JobScan, CreatedAt: e.clock.Now()}
+	if err := other.store.CreateJob(context.Background(), job, []string{host}); err != nil {
+		t.Fatal(err)
+	}
+	a := answer(t, ch, 20*time.Second)
+	if len(a.resp.Jobs) != 1 || a.resp.Jobs[0].ID != job.ID {
+		t.Fatalf("held check-in answered %+v, want job %s", a.resp, job.ID)
+	}
+}
+
+func tHoldDrainAnswersAtOnce(t *testing.T, backend string) {
+	e := holdEnv(t, backend, time.Minute)
+	c, _ := e.parked(1)
+	ch := holdCheckIn(c, 50*time.Second)
+	waitHeld(t, e.srv, 1)
+	e.srv.Drain()
+	if a := answer(t, ch, 20*time.Second); !a.resp.Held || len(a.resp.Jobs) != 0 {
+		t.Fatalf("drained check-in answered %+v", a.resp)
+	}
+	// After the drain nothing is held: agents fall back to the interval.
+	if a := answer(t, holdCheckIn(c, 50*time.Second), 20*time.Second); a.resp.Held {
+		t.Fatalf("check-in after the drain was held: %+v", a.resp)
+	}
+}
+
+func tHoldNotHeldWhenInventoryDue(t *testing.T, backend string) {
+	e := holdEnv(t, backend, time.Minute)
+	c, _ := e.parked(1)
+	r, err := c.CheckIn(context.Background(), api.CheckInRequest{InventoryHash: inventory("1.7-1").Hash(), WaitSeconds: 50})
+	if err != nil || r.Held || !r.SendInventory {
+		t.Fatalf("check-in with a new inventory: %+v, %v; want answered at once, asking for it", r, err)
+	}
+}
+
+func tHoldRevokedGetsNoJob(t *testing.T, backend string) {
+	e := holdEnv(t, backend, time.Minute)
+	c, host := e.parked(1)
+	ch := holdCheckIn(c, 50*time.Second)
+	waitHeld(t, e.srv, 1)
+	if err := e.st.RevokeHost(context.Background(), host, e.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	job := store.Job{ID: "after-revocation", Kind: api.JobScan, CreatedAt: e.clock.Now()}
+	if err := e.st.CreateJob(context.Background(), job, []string{host}); err != nil {
+		t.Fatal(err)
+	}
+	e.srv.holds.wake(host)
+	if a := answer(t, ch, 20*time.Second); len(a.resp.Jobs) != 0 {
+		t.Fatalf("revoked host's held check-in got %+v", a.resp.Jobs)
+	}
+	_, err := c.CheckIn(context.Background(), api.CheckInRequest{InventoryHash: inventory("1.6-2").Hash(), WaitSeconds: 5})
+	if se, ok := err.(*agent.StatusError); !ok || !strings.Contains(se.Reason, "revoked") {
+		t.Fatalf("check-in of the revoked host: %v", err)
+	}
+}
