@@ -43,7 +43,9 @@ per second in total) or max (--concurrency in flight, as fast as the server answ
 or rollout: create the rollout of --rollout-spec (a spec file as for rollout create -f)
 over the fleet, start it, and have every host check in round after round, answering
 each job as an agent whose installs succeed, until every member answered its install
-job or --duration passed; it prints when each ring's jobs were handed out.
+job or --duration passed; it prints when each ring's jobs were handed out. With --wait,
+each host keeps a check-in held on the server (a long poll, server --checkin-hold)
+instead, and the rollout starts once the server holds one of every member.
 
 Inventories: the packages of real dpkg status files (--status, each an image), with
 per-host variants: a few packages at other real versions (from the status files and
@@ -51,7 +53,9 @@ per-host variants: a few packages at other real versions (from the status files 
 host reports the architecture, apt sources and pins of this machine (--system-root).
 
 Each host keeps its own TLS connection, as agents do, so --hosts must stay below the
-open-file limit; --reconnect opens a new connection for every check-in instead.`,
+open-file limit; --reconnect opens a new connection for every check-in instead, and
+--share N has the hosts share N transports, whose HTTP/2 connections carry many hosts'
+requests at once (the way to hold more hosts' check-ins than files may be open).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -121,6 +125,8 @@ open-file limit; --reconnect opens a new connection for every check-in instead.`
 	f.Float64Var(&cfg.Rate, "rate", 0, "rate: check-ins per second in total")
 	f.DurationVar(&cfg.Duration, "duration", time.Minute, "length of phase 3 (rollout: the longest to wait)")
 	f.BoolVar(&cfg.Reconnect, "reconnect", false, "close each host's connection after every check-in (for more hosts than open files)")
+	f.IntVar(&cfg.Share, "share", 0, "hosts share `N` HTTP/2 transports instead of a connection each (excludes --reconnect)")
+	f.DurationVar(&cfg.Wait, "wait", 0, "rollout: hold each check-in up to `D` on the server (long poll) instead of checking in round after round")
 	f.IntVar(&cfg.ServerPID, "server-pid", 0, "PID of the server process, to report its CPU and memory")
 	f.IntVar(&cfg.DatabasePID, "db-pid", 0, "PID of a separate database server (the PostgreSQL postmaster), to report its CPU with its children's")
 	f.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "per-request timeout")

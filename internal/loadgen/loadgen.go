@@ -14,7 +14,10 @@
 //  3. for Duration, check-ins with an unchanged inventory, either each
 //     host every Interval with ±10% jitter as agents do ("steady"), at a
 //     fixed total Rate ("rate"), or as fast as Concurrency requests in
-//     flight allow ("max").
+//     flight allow ("max"); or a rollout over the fleet, run until every
+//     member answered its install job or Duration passed (ModeRollout):
+//     the hosts check in round after round or, with Wait, each keeps a
+//     check-in held by the server (a long poll) until its job comes.
 //
 // Each simulated host keeps its own agent.Client and so its own TLS
 // connection and its own TLS session cache, as real agents do. With
@@ -22,6 +25,9 @@
 // request pays a TCP handshake and a TLS one, resumed from the host's
 // previous session after its first (as an agent's dropped connection is):
 // the way to simulate more hosts than the process may open descriptors.
+// With Share, the hosts' clients share Share transports instead, whose
+// HTTP/2 connections carry many hosts' requests at once: the way to keep
+// more hosts' check-ins held than the process may open descriptors.
 package loadgen
 
 import (
@@ -73,11 +79,19 @@ type Config struct {
 	Concurrency int
 	Mode        string // ModeSteady, ModeRate, ModeMax, ModeRollout; "" no phase 3
 	// Rollout creates and starts the rollout of ModeRollout.
-	Rollout   RolloutDriver
-	Interval  time.Duration
-	Rate      float64
-	Duration  time.Duration
+	Rollout  RolloutDriver
+	Interval time.Duration
+	Rate     float64
+	Duration time.Duration
+	// Wait, in ModeRollout, has each host hold a check-in on the server
+	// up to Wait (api.CheckInRequest.WaitSeconds) until its install job
+	// comes, instead of checking in round after round.
+	Wait      time.Duration
 	Reconnect bool
+	// Share, when > 0, has the hosts' clients share Share transports
+	// (agent.Client.As), so that HTTP/2 multiplexes their requests over
+	// few connections. It excludes Reconnect.
+	Share int
 	// ServerPID, when set, is the server process to measure, and
 	// DatabasePID a database server run apart (the PostgreSQL postmaster:
 	// its CPU is counted with its backends').
@@ -92,7 +106,7 @@ type Report struct {
 	Hosts       int            `json:"hosts"`
 	Inventories int            `json:"distinct_inventories"`
 	AvgPackages float64        `json:"avg_packages"`
-	Connections string         `json:"connections"` // "one per host" or "new per request"
+	Connections string         `json:"connections"` // "one per host", "new per request" or "shared: N HTTP/2 transports"
 	FileLimit   uint64         `json:"file_limit"`
 	Phases      []*PhaseReport `json:"phases"`
 }
@@ -152,13 +166,31 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Hosts <= 0 || len(cfg.Inventories) == 0 {
 		return nil, errors.New("loadgen: need hosts and inventories")
 	}
+	if cfg.Wait > 0 && cfg.Wait < time.Second {
+		return nil, errors.New("loadgen: the wait is in whole seconds")
+	}
 	cfg.Server = strings.TrimRight(cfg.Server, "/")
 	rep := &Report{Server: cfg.Server, Hosts: cfg.Hosts, Inventories: len(cfg.Inventories), FileLimit: raiseFileLimit(),
 		Connections: "one per host"}
-	if cfg.Reconnect {
+	// Held check-ins keep a connection each even when reconnecting.
+	held := cfg.Mode == ModeRollout && cfg.Wait > 0
+	switch need := uint64(cfg.Hosts + cfg.Concurrency + 256); {
+	case cfg.Share > 0 && cfg.Reconnect:
+		return nil, errors.New("loadgen: shared transports and reconnecting exclude each other (closing a shared connection cuts other hosts' requests)")
+	case cfg.Share > 0:
+		rep.Connections = fmt.Sprintf("shared: %d HTTP/2 transports", cfg.Share)
+		// each transport needs a connection per 250 requests in flight
+		// (the streams a Go server allows on one)
+		need = uint64(cfg.Share*(1+cfg.Hosts/cfg.Share/250) + cfg.Concurrency + 256)
+		if rep.FileLimit > 0 && need > rep.FileLimit {
+			return nil, fmt.Errorf("loadgen: %d shared transports need about %d open files, the limit is %d: share fewer", cfg.Share, need, rep.FileLimit)
+		}
+	case cfg.Reconnect && !held:
 		rep.Connections = "new per request"
-	} else if need := uint64(cfg.Hosts + cfg.Concurrency + 256); rep.FileLimit > 0 && need > rep.FileLimit {
-		return nil, fmt.Errorf("loadgen: %d hosts with a connection each need about %d open files, the limit is %d: raise it (ulimit -n) or reconnect for each request", cfg.Hosts, need, rep.FileLimit)
+	case rep.FileLimit > 0 && need > rep.FileLimit:
+		return nil, fmt.Errorf("loadgen: %d hosts with a connection each need about %d open files, the limit is %d: raise it (ulimit -n), reconnect for each request or share transports", cfg.Hosts, need, rep.FileLimit)
+	case cfg.Reconnect:
+		rep.Connections = "new per request"
 	}
 	for _, inv := range cfg.Inventories {
 		rep.AvgPackages += float64(len(inv.Inv.Packages)) / float64(len(cfg.Inventories))
@@ -183,12 +215,24 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	} else if p != nil {
 		rep.Phases = append(rep.Phases, p)
 	}
-	for _, h := range g.hosts {
-		if h.cred == "" {
-			continue // enrollment failed: counted in the enroll phase
-		}
-		if h.client, err = agent.NewClient(cfg.Server, cfg.CAFingerprint, h.cred, cfg.Timeout); err != nil {
+	var shared []*agent.Client
+	for range cfg.Share {
+		c, err := agent.NewClient(cfg.Server, cfg.CAFingerprint, "", cfg.Timeout)
+		if err != nil {
 			return nil, err
+		}
+		shared = append(shared, c)
+	}
+	for _, h := range g.hosts {
+		switch {
+		case h.cred == "":
+			continue // enrollment failed: counted in the enroll phase
+		case len(shared) > 0:
+			h.client = shared[h.i%len(shared)].As(h.cred)
+		default:
+			if h.client, err = agent.NewClient(cfg.Server, cfg.CAFingerprint, h.cred, cfg.Timeout); err != nil {
+				return nil, err
+			}
 		}
 	}
 	rep.Phases = append(rep.Phases, g.inventoryPhase(ctx))

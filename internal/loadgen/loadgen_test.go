@@ -67,6 +67,13 @@ func TestInventories(t *testing.T) {
 // failure is stored as the host's result).
 func testServer(t testing.TB) (url, fingerprint string, st store.Store, newToken func(context.Context, int) (string, error)) {
 	t.Helper()
+	return testServerHold(t, 0)
+}
+
+// testServerHold is testServer holding check-ins up to hold, and speaking
+// HTTP/2 when it does (as patchloop server does).
+func testServerHold(t testing.TB, hold time.Duration) (url, fingerprint string, st store.Store, newToken func(context.Context, int) (string, error)) {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	st, err := store.Open(ctx, filepath.Join(dir, "patchloop.db"))
@@ -74,16 +81,17 @@ func testServer(t testing.TB) (url, fingerprint string, st store.Store, newToken
 		t.Fatal(err)
 	}
 	eng := central.New(central.Config{CacheDir: filepath.Join(dir, "cache"), Offline: true})
-	srv, err := server.New(ctx, server.Config{Store: st, Engine: eng})
+	srv, err := server.New(ctx, server.Config{Store: st, Engine: eng, Hold: hold})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ts := httptest.NewUnstartedServer(srv.Handler())
+	ts.EnableHTTP2 = hold > 0
 	if ts.TLS, err = srv.TLSConfig([]string{"127.0.0.1"}); err != nil {
 		t.Fatal(err)
 	}
 	ts.StartTLS()
-	t.Cleanup(func() { ts.Close(); st.Close() })
+	t.Cleanup(func() { srv.Drain(); ts.Close(); st.Close() }) // Drain: held check-ins answer at once
 	newToken = func(ctx context.Context, n int) (string, error) {
 		b := make([]byte, 8)
 		rand.Read(b)

@@ -240,10 +240,11 @@ type ServerStats struct {
 	Hosts         int64 `json:"hosts"`
 	Inventories   int64 `json:"inventories"`
 	DatabaseBytes int64 `json:"database_bytes"`
+	CheckInsHeld  int64 `json:"checkins_held,omitempty"` // check-ins the server holds (long polls)
 }
 
 // scrapeMetrics reads the server's /metrics (unauthenticated) and picks
-// the store gauges.
+// the store gauges and the held check-ins.
 func scrapeMetrics(ctx context.Context, hc *http.Client, base string) (ServerStats, error) {
 	var st ServerStats
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -278,6 +279,8 @@ func scrapeMetrics(ctx context.Context, hc *http.Client, base string) (ServerSta
 			st.Inventories = int64(f)
 		case "patchloop_database_bytes":
 			st.DatabaseBytes = int64(f)
+		case "patchloop_checkins_held":
+			st.CheckInsHeld = int64(f)
 		}
 	}
 	return st, sc.Err()

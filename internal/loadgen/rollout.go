@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http/httptrace"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/patchloop/patchloop/internal/api"
@@ -16,11 +18,15 @@ import (
 )
 
 // ModeRollout is phase 3 as a rollout: the rollout is created over the
-// enrolled fleet and started through Config.Rollout, and every host
-// checks in round after round (Concurrency in flight), answering each
-// job it is handed as an agent whose installs all succeed would, until
-// every host of a ring has been handed its install job and answered it,
-// or Duration has passed.
+// enrolled fleet and started through Config.Rollout, and its members
+// answer each job they are handed as an agent whose installs all succeed
+// would, until every member has been handed its install job and answered
+// it, or Duration has passed. The members check in round after round
+// (Concurrency in flight); or, with Config.Wait, as agents of a server
+// that holds check-ins (long polls) do: each member keeps a check-in held
+// on the server, and checks in again as soon as it is answered, and the
+// rollout is started once the server holds a check-in of every member
+// (phase rollout-park, Duration at most).
 const ModeRollout = "rollout"
 
 // RolloutDriver is what the rollout mode needs of the admin API.
@@ -99,6 +105,9 @@ func (g *gen) rolloutPhases(ctx context.Context) ([]*PhaseReport, error) {
 		hostRing[h] = rings[name]
 		todo = append(todo, h)
 	}
+	if g.cfg.Wait > 0 {
+		return g.heldRollout(ctx, id, created, todo, hostRing, rings)
+	}
 	start, ci, res := newRecorder(), newRecorder(), newRecorder()
 	ph = g.begin("rollout")
 	t0 = time.Now()
@@ -129,12 +138,180 @@ func (g *gen) rolloutPhases(ctx context.Context) ([]*PhaseReport, error) {
 		}
 	}
 	rep := ph.end(ctx, namedRecorder{"start", start}, namedRecorder{"checkin", ci}, namedRecorder{"result", res})
-	for _, name := range slices.Sorted(maps.Keys(rings)) {
-		r := rings[name]
-		rep.Rings = append(rep.Rings, r.RingReport)
-	}
-	rep.RolloutID = id
+	rep.Rings, rep.RolloutID = ringReports(rings), id
 	return []*PhaseReport{created, rep}, nil
+}
+
+// ringReports are the rings' figures, by name.
+func ringReports(rings map[string]*ringTrack) []RingReport {
+	var out []RingReport
+	for _, name := range slices.Sorted(maps.Keys(rings)) {
+		out = append(out, rings[name].RingReport)
+	}
+	return out
+}
+
+// heldRun is the state the members of a held rollout share.
+type heldRun struct {
+	ring map[*simHost]*ringTrack
+	// sem has a slot per check-in being sent (Concurrency): a request
+	// finding its transport's connections full dials one.
+	sem chan struct{}
+	// ci counts the check-ins answered: phase rollout-park's recorder
+	// until the start, then phase rollout's.
+	ci  atomic.Pointer[recorder]
+	res *recorder
+	t0  atomic.Int64 // when the start command was sent, Unix ns; 0 before
+}
+
+// since is the seconds from the start to t.
+func (r *heldRun) since(t time.Time) float64 { return t.Sub(time.Unix(0, r.t0.Load())).Seconds() }
+
+// heldRollout runs the rollout by held check-ins (Config.Wait): every
+// member loops on check-ins (holdLoop) from before the start, which is
+// sent once the server holds a check-in of every member (phase
+// rollout-park, Duration at most); phase rollout then lasts until every
+// member answered its install job, or Duration.
+func (g *gen) heldRollout(ctx context.Context, id string, created *PhaseReport, members []*simHost, hostRing map[*simHost]*ringTrack, rings map[string]*ringTrack) ([]*PhaseReport, error) {
+	r := &heldRun{ring: hostRing, sem: make(chan struct{}, g.cfg.Concurrency), res: newRecorder()}
+	parkCI, start, ci := newRecorder(), newRecorder(), newRecorder()
+	r.ci.Store(parkCI)
+	loops, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	defer func() { stop(); wg.Wait() }() // on errors
+	var left atomic.Int64
+	left.Store(int64(len(members)))
+	allDone := make(chan struct{})
+	if len(members) == 0 {
+		close(allDone)
+	}
+	ph := g.begin("rollout-park")
+	for _, h := range members {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if g.holdLoop(loops, h, r) && left.Add(-1) == 0 {
+				close(allDone)
+			}
+		}()
+	}
+	err := g.waitHeld(ctx, len(members), ph.start.Add(g.cfg.Duration))
+	parked := ph.end(ctx, namedRecorder{"checkin", parkCI})
+	if err != nil {
+		return []*PhaseReport{created, parked}, err
+	}
+	g.cfg.Log.Info("members parked", "members", len(members), "seconds", parked.Seconds)
+
+	ph = g.begin("rollout")
+	t0 := time.Now()
+	r.t0.Store(t0.UnixNano())
+	r.ci.Store(ci)
+	err = g.cfg.Rollout.Start(ctx, id)
+	start.add(time.Since(t0), err)
+	if err != nil {
+		return []*PhaseReport{created, parked, ph.end(ctx, namedRecorder{"start", start})}, fmt.Errorf("loadgen: start rollout %s: %w", id, err)
+	}
+	g.cfg.Log.Info("rollout started", "rollout", id, "members", len(members))
+	timer := time.NewTimer(time.Until(t0.Add(g.cfg.Duration)))
+	defer timer.Stop()
+	select {
+	case <-allDone:
+	case <-timer.C:
+	case <-ctx.Done():
+	}
+	stop()
+	wg.Wait()
+	rep := ph.end(ctx, namedRecorder{"start", start}, namedRecorder{"checkin", ci}, namedRecorder{"result", r.res})
+	rep.Rings, rep.RolloutID = ringReports(rings), id
+	return []*PhaseReport{created, parked, rep}, nil
+}
+
+// holdLoop is member h of a held rollout: it checks in asking the server
+// to hold its answer up to Wait, answers the jobs the answer brings as
+// answerJobs does, and checks in again, until it answered its install job
+// (it returns true) or ctx ends. A failed check-in is counted and retried
+// after a second, as is one the server answered at once without a job
+// (it does not hold check-ins, or is shutting down), so as not to spin.
+// The latency counted of a check-in answered after the start is from the
+// start, if it was sent before: the time the server took to hand its job.
+func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
+	req := api.CheckInRequest{Facts: h.facts, InventoryHash: h.inv.Hash, WaitSeconds: int(g.cfg.Wait / time.Second)}
+	for ctx.Err() == nil {
+		select {
+		case r.sem <- struct{}{}:
+		case <-ctx.Done():
+			return false
+		}
+		var once sync.Once
+		release := func() { once.Do(func() { <-r.sem }) }
+		installed, again := false, false
+		g.turn(ctx, g.cfg.Reconnect, func(ctx context.Context) {
+			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { release() }})
+			sent := time.Now()
+			resp, err := h.client.CheckIn(ctx, req)
+			release()
+			if ctx.Err() != nil {
+				return // the run is over: not counted
+			}
+			if t0 := r.t0.Load(); t0 > sent.UnixNano() {
+				sent = time.Unix(0, t0)
+			}
+			r.ci.Load().add(time.Since(sent), err)
+			if err != nil {
+				again = true
+				return
+			}
+			installed = g.answer(ctx, h, resp.Jobs, r.since, r.ring[h], r.res)
+			again = !resp.Held && len(resp.Jobs) == 0
+		})
+		if installed {
+			return true
+		}
+		if again {
+			sleep(ctx, time.Second)
+		}
+	}
+	return false
+}
+
+// waitHeld waits until the server holds n check-ins (its gauge
+// patchloop_checkins_held), reading its /metrics every 500 ms, and fails
+// at the deadline.
+func (g *gen) waitHeld(ctx context.Context, n int, deadline time.Time) error {
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	logged := time.Now()
+	for {
+		st, err := scrapeMetrics(ctx, g.metrics, g.cfg.Server)
+		if err == nil && st.CheckInsHeld >= int64(n) {
+			return nil
+		}
+		if time.Since(logged) >= 10*time.Second {
+			g.cfg.Log.Info("parking", "held", st.CheckInsHeld, "members", n, "err", err)
+			logged = time.Now()
+		}
+		if !time.Now().Before(deadline) {
+			if err != nil {
+				return fmt.Errorf("loadgen: held check-ins: %w", err)
+			}
+			return fmt.Errorf("loadgen: the server holds %d check-ins of the %d members after %s", st.CheckInsHeld, n, g.cfg.Duration)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// sleep waits d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }
 
 // answerJobs checks host h in and answers every job it is handed: an
@@ -146,28 +323,36 @@ func (g *gen) answerJobs(ctx context.Context, h *simHost, t0 time.Time, ring *ri
 		t := time.Now()
 		resp, err := h.client.CheckIn(ctx, api.CheckInRequest{Facts: h.facts, InventoryHash: h.inv.Hash})
 		ci.add(time.Since(t), err)
-		if err != nil {
-			return
-		}
-		for _, j := range resp.Jobs {
-			install := j.Kind == api.JobInstall
-			if install {
-				ring.handed(time.Since(t0).Seconds())
-			}
-			result, err := agentResult(j)
-			if err != nil {
-				res.add(0, err)
-				continue
-			}
-			t := time.Now()
-			err = h.client.JobResult(ctx, j.ID, result)
-			res.add(time.Since(t), err)
-			if err == nil && install {
-				ring.answered(time.Since(t0).Seconds())
-				installed = true
-			}
+		if err == nil {
+			installed = g.answer(ctx, h, resp.Jobs, func(t time.Time) float64 { return t.Sub(t0).Seconds() }, ring, res)
 		}
 	})
+	return installed
+}
+
+// answer answers host h's jobs as answerJobs says, recording in ring
+// when (since the start, by since) its install job was handed out and
+// answered. It reports whether the host answered its install job.
+func (g *gen) answer(ctx context.Context, h *simHost, jobs []api.Job, since func(time.Time) float64, ring *ringTrack, res *recorder) bool {
+	installed := false
+	for _, j := range jobs {
+		install := j.Kind == api.JobInstall
+		if install {
+			ring.handed(since(time.Now()))
+		}
+		result, err := agentResult(j)
+		if err != nil {
+			res.add(0, err)
+			continue
+		}
+		t := time.Now()
+		err = h.client.JobResult(ctx, j.ID, result)
+		res.add(time.Since(t), err)
+		if err == nil && install {
+			ring.answered(since(time.Now()))
+			installed = true
+		}
+	}
 	return installed
 }
 

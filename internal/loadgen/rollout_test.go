@@ -91,3 +91,70 @@ func TestRolloutMode(t *testing.T) {
 		}
 	}
 }
+
+// TestRolloutHeld: with Wait, every member parks a held check-in (two
+// shared transports carry them all over HTTP/2), the rollout starts once
+// the server holds all of them, and each member is handed its install job
+// by its held check-in and answers it, long before the server's hold
+// would have ended.
+func TestRolloutHeld(t *testing.T) {
+	url, fpr, st, newToken := testServerHold(t, 30*time.Second)
+	const hosts = 30
+	drv := &storeRollout{st: st, pins: []apply.Pin{{Package: "libc6", Arch: "amd64", Version: "2.36-9+deb12u13"}}}
+	cfg := Config{Server: url, CAFingerprint: fpr, NewToken: newToken, Hosts: hosts, Seed: 1,
+		Inventories: testFleet(t, 4), Facts: api.Facts{OS: "Debian GNU/Linux 12 (bookworm)", Distro: "debian", Release: "12", Codename: "bookworm", Arch: "amd64"},
+		Concurrency: 4, Mode: ModeRollout, Duration: 10 * time.Second, Rollout: drv, Wait: 30 * time.Second, Share: 2}
+	ctx := context.Background()
+	r, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, r)
+	if r.Connections != "shared: 2 HTTP/2 transports" {
+		t.Errorf("connections %q", r.Connections)
+	}
+	var names []string
+	for _, p := range r.Phases {
+		names = append(names, p.Name)
+	}
+	if fmt.Sprint(names) != "[enroll inventory rollout-create rollout-park rollout]" {
+		t.Fatalf("phases %v", names)
+	}
+	inv, park, last := r.Phases[1], r.Phases[3], r.Phases[4]
+	// Shared: the inventory phase's connections (at most one per request
+	// in flight, the extra ones closed) carry the held check-ins.
+	if inv.NewConns > int64(cfg.Concurrency) || park.NewConns != 0 || last.NewConns != 0 {
+		t.Errorf("new connections: %d, %d parking, %d in the rollout; want at most %d, then none", inv.NewConns, park.NewConns, last.NewConns, cfg.Concurrency)
+	}
+	if park.Ops[0].OK != 0 {
+		t.Errorf("parking: %d check-ins answered, want all held", park.Ops[0].OK)
+	}
+	if last.Ops[1].Op != "checkin" || last.Ops[1].OK != hosts || last.Ops[2].OK != hosts {
+		t.Errorf("rollout: ops %+v, want %d held check-ins answered and %d results", last.Ops, hosts, hosts)
+	}
+	if last.Seconds > 5 {
+		t.Errorf("rollout took %.1f s: held check-ins not answered when the jobs came", last.Seconds)
+	}
+	if len(last.Rings) != 2 || last.Rings[0].Hosts+last.Rings[1].Hosts != hosts {
+		t.Fatalf("rings %+v", last.Rings)
+	}
+	for _, ring := range last.Rings {
+		if ring.HandedOut != ring.Hosts || ring.Answered != ring.Hosts || ring.FirstS < 0 || ring.AnsweredS < ring.LastS {
+			t.Errorf("ring %+v", ring)
+		}
+	}
+	for host := range drv.members {
+		if _, hjs, err := st.Job(ctx, "ro-"+host); err != nil || len(hjs) != 1 || hjs[0].State != store.JobDone || hjs[0].Attempts != 1 {
+			t.Fatalf("job of %s: %+v, %v", host, hjs, err)
+		}
+	}
+	if s := last.ServerStore; s == nil || s.CheckInsHeld != 0 {
+		t.Errorf("server still holds check-ins after the run: %+v", s)
+	}
+
+	// Shared transports cannot reconnect.
+	cfg.Reconnect = true
+	if _, err := Run(ctx, cfg); err == nil {
+		t.Error("share and reconnect: no error")
+	}
+}

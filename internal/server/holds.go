@@ -68,7 +68,7 @@ func (h *holds) add(host string) *holdWait {
 	h.waiting[host][w] = struct{}{}
 	if !h.sweeping {
 		h.sweeping = true
-		go h.sweep(h.s.cfg.Now().Add(-sweepSkew))
+		go h.sweep(h.s.cfg.Now())
 	}
 	h.s.metrics.held.Inc()
 	return w
