@@ -645,15 +645,15 @@ func (s *Server) StepRollouts(ctx context.Context) error {
 // stored. Errors are logged: the result is stored, and the next tick
 // applies it.
 func (s *Server) rolloutResult(ctx context.Context, jobID, hostID string) {
-	ref, err := s.store.RolloutJobOf(ctx, jobID, hostID)
+	id, kind, err := s.store.RolloutOfJob(ctx, jobID, hostID)
 	if errors.Is(err, store.ErrNotFound) {
 		return
 	}
-	if err == nil && !rolloutStepKinds[ref.Kind] {
+	if err == nil && !rolloutStepKinds[kind] {
 		return
 	}
 	if err == nil {
-		err = s.stepRolloutShared(ctx, ref.RolloutID)
+		err = s.stepRolloutShared(ctx, id)
 	}
 	if err != nil {
 		s.log.Warn("rollout step after a job result", "job", jobID, "err", err)

@@ -32,7 +32,11 @@ func scanHost(row interface{ Scan(...any) error }) (Host, error) {
 
 // Host returns host id; unknown is ErrNotFound.
 func (s *sqlStore) Host(ctx context.Context, id string) (Host, error) {
-	h, err := scanHost(s.rdb.QueryRowContext(ctx, s.q("SELECT "+hostColumns+" FROM hosts WHERE id = ?"), id))
+	st, err := s.prepared(ctx, s.rdb, "SELECT "+hostColumns+" FROM hosts WHERE id = ?")
+	if err != nil {
+		return Host{}, fmt.Errorf("store: host %s: %w", id, err)
+	}
+	h, err := scanHost(st.QueryRowContext(ctx, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Host{}, notFound("host", id)
 	}
@@ -99,7 +103,7 @@ func (s *sqlStore) CheckIn(ctx context.Context, c CheckIn) error {
 		err error
 	)
 	if c.Facts == nil {
-		n, err = s.exec(ctx, "UPDATE hosts SET last_seen = ? WHERE id = ?", ms(c.At), c.HostID)
+		n, err = s.execHot(ctx, "UPDATE hosts SET last_seen = ? WHERE id = ?", ms(c.At), c.HostID)
 	} else {
 		n, err = s.exec(ctx, "UPDATE hosts SET last_seen = ?, facts = ? WHERE id = ?", ms(c.At), string(c.Facts), c.HostID)
 	}

@@ -154,41 +154,46 @@ func (s *sqlStore) LeaseJobs(ctx context.Context, hostID string, now time.Time, 
 	// that it takes no write lock (SQLite has a single writer) and costs
 	// no UPDATE ... RETURNING to parse and run.
 	var one int
-	err := s.rdb.QueryRowContext(ctx, s.q("SELECT 1 FROM host_jobs WHERE "+leasable+" LIMIT 1"), hostID, ms(now)).Scan(&one)
+	err := s.queryRow(ctx, "SELECT 1 FROM host_jobs WHERE "+leasable+" LIMIT 1", []any{hostID, ms(now)}, &one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
 	}
-	rows, err := s.db.QueryContext(ctx, s.q(`WITH picked AS MATERIALIZED (
+	st, err := s.prepared(ctx, s.db, `WITH picked AS MATERIALIZED (
 			SELECT job_id FROM host_jobs WHERE `+leasable+`
 			ORDER BY created_at, job_id LIMIT ?`+s.d.skipLocked+`)
 		UPDATE host_jobs SET state = 'leased', lease_until = ?, attempts = attempts + 1
 		WHERE `+leasable+` AND job_id IN (SELECT job_id FROM picked)
-		RETURNING `+hostJobColumns+`,
-			(SELECT kind FROM jobs WHERE jobs.id = host_jobs.job_id),
-			(SELECT params FROM jobs WHERE jobs.id = host_jobs.job_id)`),
-		hostID, ms(now), max, ms(now.Add(lease)), hostID, ms(now))
+		RETURNING `+hostJobColumns)
+	if err != nil {
+		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
+	}
+	rows, err := st.QueryContext(ctx, hostID, ms(now), max, ms(now.Add(lease)), hostID, ms(now))
 	if err != nil {
 		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
 	}
 	defer rows.Close()
 	var hjs []HostJob
 	for rows.Next() {
-		var (
-			kind   string
-			params sql.NullString
-		)
-		hj, err := scanHostJob(rows, &kind, &params)
+		hj, err := scanHostJob(rows)
 		if err != nil {
 			return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
 		}
-		hj.Kind, hj.Params = kind, textBytes(params)
 		hjs = append(hjs, hj)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
+	}
+	rows.Close()
+	// Kind and params come from the job, shared by its hosts: read once.
+	for i := range hjs {
+		sp, err := s.jobSpec(ctx, hjs[i].JobID)
+		if err != nil {
+			return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
+		}
+		hjs[i].Kind, hjs[i].Params = sp.kind, sp.params
 	}
 	// RETURNING has no order.
 	sort.Slice(hjs, func(i, j int) bool {
@@ -234,7 +239,7 @@ func (s *sqlStore) QueuedSince(ctx context.Context, since time.Time) ([]string, 
 // whatever the lease's state (the agent did the work: at-least-once), but
 // only for a job handed out: a result for one still queued is refused.
 func (s *sqlStore) CompleteJob(ctx context.Context, jobID, hostID, status string, result []byte, at time.Time) (bool, error) {
-	n, err := s.exec(ctx, `UPDATE host_jobs SET state = 'done', status = ?, result = ?, finished_at = ?, lease_until = 0
+	n, err := s.execHot(ctx, `UPDATE host_jobs SET state = 'done', status = ?, result = ?, finished_at = ?, lease_until = 0
 		WHERE job_id = ? AND host_id = ? AND state = 'leased'`, status, jsonText(result), ms(at), jobID, hostID)
 	if err != nil {
 		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
@@ -87,6 +88,10 @@ type sqlStore struct {
 	// connections that WAL lets read while the writer writes; on
 	// PostgreSQL it is db.
 	rdb *sql.DB
+	// stmts are the prepared statements, by handle and query (stmts.go).
+	stmts sync.Map // stmtKey → *sql.Stmt
+	// specs are the kinds and params of jobs handed out lately.
+	specs jobSpecs
 }
 
 func openPostgres(ctx context.Context, dsn string) (*sqlStore, error) {
@@ -151,6 +156,7 @@ func openSQLite(ctx context.Context, path string) (*sqlStore, error) {
 
 // Close closes the database handles.
 func (s *sqlStore) Close() error {
+	s.closeStmts()
 	err := s.db.Close()
 	if s.rdb != s.db {
 		err = errors.Join(err, s.rdb.Close())

@@ -133,9 +133,10 @@ type RolloutStore interface {
 	// QueueRolloutJobs queues the jobs whose keys were never queued and
 	// appends the audit lines, without touching the state.
 	QueueRolloutJobs(ctx context.Context, id string, jobs []RolloutJob, audit []RolloutAudit) (queued []string, err error)
-	// RolloutJobOf finds the rollout job with this job ID of this host
-	// (ErrNotFound when the job belongs to no rollout).
-	RolloutJobOf(ctx context.Context, jobID, hostID string) (RolloutJobRef, error)
+	// RolloutOfJob finds the rollout and the kind of the rollout job with
+	// this job ID of this host (ErrNotFound when the job belongs to no
+	// rollout).
+	RolloutOfJob(ctx context.Context, jobID, hostID string) (rolloutID, kind string, err error)
 	// RolloutJobs lists a rollout's jobs with their hosts' parts, by
 	// host then creation.
 	RolloutJobs(ctx context.Context, id string) ([]RolloutJobRef, error)
@@ -509,18 +510,18 @@ func scanHostJobWith(row interface{ Scan(...any) error }, lead []any, more ...an
 	return hj, err
 }
 
-// RolloutJobOf implements RolloutStore.
-func (s *sqlStore) RolloutJobOf(ctx context.Context, jobID, hostID string) (RolloutJobRef, error) {
-	r, err := scanRolloutJob(s.rdb.QueryRowContext(ctx, s.q(`SELECT `+rolloutJobColumns+`
-		FROM rollout_jobs rj JOIN host_jobs hj ON hj.job_id = rj.job_id AND hj.host_id = rj.host_id
-		WHERE rj.job_id = ? AND rj.host_id = ?`), jobID, hostID))
+// RolloutOfJob implements RolloutStore. It reads rollout_jobs alone: a
+// job result calls it, and the host job's row holds the (large) result.
+func (s *sqlStore) RolloutOfJob(ctx context.Context, jobID, hostID string) (string, string, error) {
+	var id, kind string
+	err := s.queryRow(ctx, `SELECT rollout_id, kind FROM rollout_jobs WHERE job_id = ? AND host_id = ?`, []any{jobID, hostID}, &id, &kind)
 	if errors.Is(err, sql.ErrNoRows) {
-		return RolloutJobRef{}, notFound("rollout job", jobID)
+		return "", "", notFound("rollout job", jobID)
 	}
 	if err != nil {
-		return RolloutJobRef{}, fmt.Errorf("store: rollout job %s: %w", jobID, err)
+		return "", "", fmt.Errorf("store: rollout job %s: %w", jobID, err)
 	}
-	return r, nil
+	return id, kind, nil
 }
 
 // RolloutJobs implements RolloutStore.

@@ -1,0 +1,113 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Prepared statements of the hot paths (every agent request): SQLite
+// would otherwise parse each statement at every run, which was a sixth of
+// the server's time handing out a rollout's jobs. The pgx driver caches
+// its statements itself.
+
+// stmtKey names a statement prepared on one of the store's handles.
+type stmtKey struct {
+	db    *sql.DB
+	query string
+}
+
+// prepared returns query (in ? form) prepared on db, preparing it once.
+func (s *sqlStore) prepared(ctx context.Context, db *sql.DB, query string) (*sql.Stmt, error) {
+	k := stmtKey{db, query}
+	if st, ok := s.stmts.Load(k); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := db.PrepareContext(ctx, s.q(query))
+	if err != nil {
+		return nil, err
+	}
+	if old, loaded := s.stmts.LoadOrStore(k, st); loaded {
+		st.Close()
+		return old.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// execHot is exec with query prepared once: for a fixed query of a hot
+// path.
+func (s *sqlStore) execHot(ctx context.Context, query string, args ...any) (int64, error) {
+	st, err := s.prepared(ctx, s.db, query)
+	if err != nil {
+		return 0, err
+	}
+	res, err := st.ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// queryRow runs a fixed single-row read of a hot path, prepared once, on
+// rdb, and scans its row into dest.
+func (s *sqlStore) queryRow(ctx context.Context, query string, args []any, dest ...any) error {
+	st, err := s.prepared(ctx, s.rdb, query)
+	if err != nil {
+		return err
+	}
+	return st.QueryRowContext(ctx, args...).Scan(dest...)
+}
+
+// closeStmts closes the prepared statements.
+func (s *sqlStore) closeStmts() {
+	s.stmts.Range(func(k, v any) bool {
+		v.(*sql.Stmt).Close()
+		s.stmts.Delete(k)
+		return true
+	})
+}
+
+// jobSpec is what never changes of a stored job: its kind and params.
+type jobSpec struct {
+	kind   string
+	params []byte
+}
+
+// jobSpecs remembers the specs of the jobs handed out lately: the install
+// job of a rollout's ring is shared by every host with the same pins,
+// and its params (the pins) are read once instead of once per host.
+type jobSpecs struct {
+	mu sync.Mutex
+	m  map[string]jobSpec
+}
+
+// maxJobSpecs bounds jobSpecs; when full, it starts afresh.
+const maxJobSpecs = 4096
+
+// jobSpec returns the kind and params of job id.
+func (s *sqlStore) jobSpec(ctx context.Context, id string) (jobSpec, error) {
+	s.specs.mu.Lock()
+	sp, ok := s.specs.m[id]
+	s.specs.mu.Unlock()
+	if ok {
+		return sp, nil
+	}
+	var params sql.NullString
+	err := s.queryRow(ctx, "SELECT kind, params FROM jobs WHERE id = ?", []any{id}, &sp.kind, &params)
+	if errors.Is(err, sql.ErrNoRows) {
+		return sp, notFound("job", id)
+	}
+	if err != nil {
+		return sp, fmt.Errorf("store: job %s: %w", id, err)
+	}
+	sp.params = textBytes(params)
+	s.specs.mu.Lock()
+	if s.specs.m == nil || len(s.specs.m) >= maxJobSpecs {
+		s.specs.m = map[string]jobSpec{}
+	}
+	s.specs.m[id] = sp
+	s.specs.mu.Unlock()
+	return sp, nil
+}
