@@ -129,7 +129,10 @@ packages (findings then say that their CVEs come from the feeds only).`,
 			}
 			fmt.Fprintf(os.Stderr, "patchloop: serving https://%s  CA fingerprint %s\n", ln.Addr(), srv.CAFingerprint())
 			hs := &http.Server{Handler: srv.Handler(), TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second,
-				ReadTimeout: 2 * time.Minute, WriteTimeout: 2*time.Minute + max(hold, 0), IdleTimeout: 5 * time.Minute}
+				ReadTimeout: 2 * time.Minute, WriteTimeout: 2*time.Minute + max(hold, 0), IdleTimeout: 5 * time.Minute,
+				// Pings end the held check-ins of connections that died
+				// silently, before a job is leased to them.
+				HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second}}
 			hs.RegisterOnShutdown(srv.Drain) // held check-ins answer at once
 			go srv.RunRefresh(ctx, refresh)
 			go srv.RunRollouts(ctx, rolloutTick)

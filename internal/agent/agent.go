@@ -96,8 +96,9 @@ type Agent struct {
 	// journal keeps the jobs that change the machine (journal.go).
 	journal journal
 	local   LocalConfig
-	// lastSent is the hash of the inventory last sent.
-	lastSent string
+	// lastQuick is when an inventory sent last made the agent check in
+	// again at once.
+	lastQuick time.Time
 }
 
 type pendingJob struct {
@@ -215,12 +216,14 @@ func (a *Agent) once(ctx context.Context, wait time.Duration) (again bool, err e
 			a.pending = append(a.pending, &pendingJob{job: j})
 		}
 	}
-	// A held answer, a new inventory sent (the server held nothing) or
-	// jobs to run: check in again soon, to be held again. (An inventory
-	// asked for again right after it was sent waits for the interval.)
-	again = resp.Held || resp.SendInventory && hash != a.lastSent || len(a.pending) > 0
-	if resp.SendInventory {
-		a.lastSent = hash
+	// A held answer, an inventory sent (the server held nothing) or jobs
+	// to run: check in again soon, to be held again. (After an inventory,
+	// at most once an interval: one that changes at every check-in, as
+	// during a long dpkg run, is sent once an interval, as before.)
+	quickInventory := resp.SendInventory && time.Since(a.lastQuick) >= a.interval
+	again = resp.Held || quickInventory || len(a.pending) > 0
+	if quickInventory {
+		a.lastQuick = time.Now()
 	}
 	for len(a.pending) > 0 {
 		p := a.pending[0]

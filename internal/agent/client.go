@@ -46,8 +46,12 @@ func NewClient(base, caFingerprint, credential string, timeout time.Duration) (*
 	// gains nothing from it, but clients sharing a transport (As) then
 	// share connections too. Timeouts are per request (do), since a held
 	// check-in may take its wait on top of them.
+	// Pings find a connection that died silently (NAT state lost, a
+	// network change) while a check-in is held: HTTP/2 would otherwise
+	// keep sending requests down it until TCP gives up.
 	tr := &http.Transport{TLSClientConfig: tlsConf, MaxIdleConnsPerHost: 2, IdleConnTimeout: 5 * time.Minute,
-		TLSHandshakeTimeout: 10 * time.Second, ForceAttemptHTTP2: true}
+		TLSHandshakeTimeout: 10 * time.Second, ForceAttemptHTTP2: true,
+		HTTP2: &http.HTTP2Config{SendPingTimeout: 30 * time.Second, PingTimeout: 15 * time.Second}}
 	return &Client{base: strings.TrimRight(base, "/"), credential: credential, timeout: timeout,
 		http: &http.Client{Transport: tr}}, nil
 }

@@ -231,7 +231,8 @@ func (g *gen) heldRollout(ctx context.Context, id string, created *PhaseReport, 
 // answerJobs does, and checks in again, until it answered its install job
 // (it returns true) or ctx ends. A failed check-in is counted and retried
 // after a second, as is one the server answered at once without a job
-// (it does not hold check-ins, or is shutting down), so as not to spin.
+// (it does not hold check-ins, or is shutting down), so as not to spin;
+// an inventory the server asks for is sent first.
 // The latency counted of a check-in answered after the start is from the
 // start, if it was sent before: the time the server took to hand its job.
 func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
@@ -261,8 +262,16 @@ func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
 				again = true
 				return
 			}
+			if resp.SendInventory {
+				// As an agent does; uncounted, and only then can the
+				// server hold the host's check-ins.
+				if err := h.client.PutInventory(ctx, h.inv.Inv); err != nil {
+					again = true
+					return
+				}
+			}
 			installed = g.answer(ctx, h, resp.Jobs, r.since, r.ring[h], r.res)
-			again = !resp.Held && len(resp.Jobs) == 0
+			again = !resp.Held && len(resp.Jobs) == 0 && !resp.SendInventory
 		})
 		if installed {
 			return true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"regexp"
 	"strings"
@@ -86,14 +87,17 @@ func (s *Server) checkIn(w http.ResponseWriter, r *http.Request, h store.Host) {
 		if sw, ok := w.(*statusWriter); ok {
 			sw.held = true
 		}
-		if jobs, err = s.holdCheckIn(r, h.ID, hw, min(time.Duration(req.WaitSeconds)*time.Second, s.cfg.Hold)); err != nil {
+		var drained bool
+		if jobs, drained, err = s.holdCheckIn(r, h.ID, hw, holdFor(time.Duration(req.WaitSeconds)*time.Second, s.cfg.Hold)); err != nil {
 			httpError(w, http.StatusInternalServerError, "%v", err)
 			return
 		}
 		if r.Context().Err() != nil {
 			return // the agent is gone; a job leased meanwhile is handed out again when its lease ends
 		}
-		resp.Held = true
+		// Drained (shutting down): not held, so agents wait an interval
+		// instead of all coming back at once to a closed port.
+		resp.Held = !drained
 	}
 	for _, j := range jobs {
 		resp.Jobs = append(resp.Jobs, api.Job{ID: j.JobID, Kind: j.Kind, Params: json.RawMessage(j.Params)})
@@ -102,31 +106,41 @@ func (s *Server) checkIn(w http.ResponseWriter, r *http.Request, h store.Host) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
+// holdFor is how long to hold a check-in that asks to wait up to wait
+// under the server's limit: a random 75-100% of the shorter, so that
+// agents parked together (after a restart, after a job for every host)
+// do not all come back together every hold.
+func holdFor(wait, limit time.Duration) time.Duration {
+	d := min(wait, limit)
+	return d - rand.N(d/4+1)
+}
+
 // holdCheckIn holds a check-in of host that found no job for up to wait,
 // until a job is queued for it (hw is woken) and leased, the server
-// drains, or the agent goes away. A host revoked meanwhile gets no job.
-func (s *Server) holdCheckIn(r *http.Request, host string, hw *holdWait, wait time.Duration) ([]store.HostJob, error) {
+// drains (drained), or the agent goes away. A host revoked meanwhile
+// gets no job.
+func (s *Server) holdCheckIn(r *http.Request, host string, hw *holdWait, wait time.Duration) (jobs []store.HostJob, drained bool, err error) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	for {
 		select {
 		case <-hw.c:
 		case <-t.C:
-			return nil, nil
+			return nil, false, nil
 		case <-s.holds.drained:
-			return nil, nil
+			return nil, true, nil
 		case <-r.Context().Done():
-			return nil, nil
+			return nil, false, nil
 		}
 		if h, err := s.store.Host(r.Context(), host); err != nil || !h.RevokedAt.IsZero() {
-			return nil, err // revoked: its next check-in is refused
+			return nil, false, err // revoked: its next check-in is refused
 		}
 		jobs, err := s.store.LeaseJobs(r.Context(), host, s.cfg.Now(), s.cfg.JobLease, 10)
-		if err != nil || len(jobs) > 0 {
-			if err != nil {
-				err = fmt.Errorf("lease jobs: %w", err)
-			}
-			return jobs, err
+		if err != nil {
+			return nil, false, fmt.Errorf("lease jobs: %w", err)
+		}
+		if len(jobs) > 0 {
+			return jobs, false, nil
 		}
 	}
 }

@@ -44,13 +44,14 @@ type holds struct {
 	sweeping bool
 	draining bool
 	drained  chan struct{} // closed by drain
+	every    time.Duration // of the sweep: sweepEvery (tests change it)
 }
 
 // holdWait is one held check-in: woken by a send on c (buffer 1).
 type holdWait struct{ c chan struct{} }
 
 func newHolds(s *Server) *holds {
-	return &holds{s: s, waiting: map[string]map[*holdWait]struct{}{}, drained: make(chan struct{})}
+	return &holds{s: s, waiting: map[string]map[*holdWait]struct{}{}, drained: make(chan struct{}), every: sweepEvery}
 }
 
 // add registers a held check-in of host, starting the sweep if none runs.
@@ -135,7 +136,7 @@ func (h *holds) drain() {
 // held. A read that fails is logged and retried at the next tick from the
 // same point.
 func (h *holds) sweep(from time.Time) {
-	t := time.NewTicker(sweepEvery)
+	t := time.NewTicker(h.every)
 	defer t.Stop()
 	for {
 		select {

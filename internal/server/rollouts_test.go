@@ -38,6 +38,7 @@ func TestRollouts(t *testing.T) {
 		"LegacyState":               tRolloutLegacyState,
 		"WithdrawQueued":            tRolloutWithdrawQueued,
 		"RevokedBeforeStart":        tRolloutRevokedBeforeStart,
+		"WakesHeld":                 tRolloutWakesHeld,
 	}
 	for _, backend := range []string{"sqlite", "postgres"} {
 		for name, test := range tests {
