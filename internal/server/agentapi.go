@@ -132,10 +132,23 @@ func (s *Server) holdCheckIn(r *http.Request, host string, hw *holdWait, wait ti
 		case <-r.Context().Done():
 			return nil, false, nil
 		}
-		if h, err := s.store.Host(r.Context(), host); err != nil || !h.RevokedAt.IsZero() {
-			return nil, false, err // revoked: its next check-in is refused
+		// A ring's start wakes thousands of check-ins at once: they lease
+		// a few at a time, so that results and steps are not queued
+		// behind all their writes (SQLite has one writer).
+		select {
+		case s.holds.leasing <- struct{}{}:
+		case <-t.C:
+			return nil, false, nil
+		case <-s.holds.drained:
+			return nil, true, nil
+		case <-r.Context().Done():
+			return nil, false, nil
 		}
-		jobs, err := s.store.LeaseJobs(r.Context(), host, s.cfg.Now(), s.cfg.JobLease, 10)
+		jobs, revoked, err := s.leaseWoken(r, host)
+		<-s.holds.leasing
+		if revoked {
+			return nil, false, nil // its next check-in is refused
+		}
 		if err != nil {
 			return nil, false, fmt.Errorf("lease jobs: %w", err)
 		}
@@ -143,6 +156,17 @@ func (s *Server) holdCheckIn(r *http.Request, host string, hw *holdWait, wait ti
 			return jobs, false, nil
 		}
 	}
+}
+
+// leaseWoken leases the jobs of a woken check-in's host, none if it was
+// revoked meanwhile.
+func (s *Server) leaseWoken(r *http.Request, host string) (jobs []store.HostJob, revoked bool, err error) {
+	h, err := s.store.Host(r.Context(), host)
+	if err != nil || !h.RevokedAt.IsZero() {
+		return nil, err == nil, err
+	}
+	jobs, err = s.store.LeaseJobs(r.Context(), host, s.cfg.Now(), s.cfg.JobLease, 10)
+	return jobs, false, err
 }
 
 func (s *Server) putInventory(w http.ResponseWriter, r *http.Request, h store.Host) {

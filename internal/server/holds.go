@@ -36,6 +36,9 @@ const (
 	sweepSkew = 5 * time.Second
 )
 
+// leasingAtOnce is how many woken check-ins lease their jobs at once.
+const leasingAtOnce = 16
+
 // holds are the check-ins this process holds, by host ID.
 type holds struct {
 	s        *Server
@@ -45,13 +48,16 @@ type holds struct {
 	draining bool
 	drained  chan struct{} // closed by drain
 	every    time.Duration // of the sweep: sweepEvery (tests change it)
+	// leasing has a slot per woken check-in leasing its jobs.
+	leasing chan struct{}
 }
 
 // holdWait is one held check-in: woken by a send on c (buffer 1).
 type holdWait struct{ c chan struct{} }
 
 func newHolds(s *Server) *holds {
-	return &holds{s: s, waiting: map[string]map[*holdWait]struct{}{}, drained: make(chan struct{}), every: sweepEvery}
+	return &holds{s: s, waiting: map[string]map[*holdWait]struct{}{}, drained: make(chan struct{}), every: sweepEvery,
+		leasing: make(chan struct{}, leasingAtOnce)}
 }
 
 // add registers a held check-in of host, starting the sweep if none runs.

@@ -497,8 +497,8 @@ func (s *Server) resultEvents(ctx context.Context, id string, st *rollout.State)
 func resultEvent(rj store.RolloutJobRef) rollout.Event {
 	hj := rj.HostJob
 	e := rollout.Event{Host: hj.HostID, Key: rj.Key, At: hj.FinishedAt}
-	var res api.JobResult
-	if err := json.Unmarshal(hj.Result, &res); err != nil {
+	res, err := readOutcome(hj.Result)
+	if err != nil {
 		e.Type, e.Reason = rollout.EventFailed, "unreadable result: "+err.Error()
 		return e
 	}
@@ -506,8 +506,7 @@ func resultEvent(rj store.RolloutJobRef) rollout.Event {
 	ok := hj.Status == "ok"
 	switch rj.Kind {
 	case api.JobInstall:
-		var ir api.InstallResult
-		_ = json.Unmarshal(res.Result, &ir) // an empty result reads as zero
+		ir := res.Result
 		switch {
 		case ok:
 			e.Type = rollout.EventSucceeded
@@ -531,7 +530,46 @@ func resultEvent(rj store.RolloutJobRef) rollout.Event {
 	return e
 }
 
-func allOK(pkgs []apply.PackageResult) bool {
+// outcome is what a step reads of a job result (api.JobResult, with an
+// api.InstallResult inside): decoding only these fields skips the rest,
+// the per-package versions and the log, which made reading results most
+// of a step's time.
+type outcome struct {
+	Error  string `json:"error"`
+	Result struct {
+		Error    string `json:"error"`
+		Packages []struct {
+			OK bool `json:"ok"`
+		} `json:"packages"`
+		Health *struct {
+			Healthy bool `json:"healthy"`
+		} `json:"health"`
+		Reboot *struct {
+			Required bool `json:"required"`
+		} `json:"reboot"`
+	} `json:"result"`
+}
+
+// readOutcome decodes a stored job result. A result whose inner part is
+// not an install result reads as an empty one, as before (an error only
+// when the whole is not a job result).
+func readOutcome(data []byte) (outcome, error) {
+	var o outcome
+	if err := json.Unmarshal(data, &o); err == nil {
+		return o, nil
+	}
+	var res api.JobResult
+	if err := json.Unmarshal(data, &res); err != nil {
+		return outcome{}, err
+	}
+	o = outcome{Error: res.Error}
+	_ = json.Unmarshal(res.Result, &o.Result) // as far as it reads
+	return o, nil
+}
+
+func allOK(pkgs []struct {
+	OK bool `json:"ok"`
+}) bool {
 	for _, p := range pkgs {
 		if !p.OK {
 			return false
