@@ -242,3 +242,67 @@ func tHoldRevokedGetsNoJob(t *testing.T, backend string) {
 		t.Fatalf("check-in of the revoked host: %v", err)
 	}
 }
+
+// tHoldAgentGoneLeasesNothing: an agent that goes away while held is
+// forgotten (gauge back to 0), and a job queued afterwards is not leased
+// to it but handed out at its next check-in.
+func tHoldAgentGoneLeasesNothing(t *testing.T, backend string) {
+	e := holdEnv(t, backend, time.Minute)
+	c, host := e.parked(1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.CheckIn(ctx, api.CheckInRequest{InventoryHash: inventory("1.6-2").Hash(), WaitSeconds: 50})
+		done <- err
+	}()
+	waitHeld(t, e.srv, 1)
+	cancel()
+	if err := <-done; err == nil {
+		t.Fatal("cancelled held check-in returned no error")
+	}
+	waitHeld(t, e.srv, 0)
+	var job api.JobStatus
+	e.adminJSON("POST", "/api/v1/jobs", api.CreateJobRequest{Kind: "scan", Hosts: []string{host}}, &job)
+	e.adminJSON("GET", "/api/v1/jobs/"+job.ID, nil, &job)
+	if job.Hosts[0].State != store.JobQueued {
+		t.Fatalf("job after its agent went away: %+v", job.Hosts[0])
+	}
+	if r, err := c.CheckIn(context.Background(), api.CheckInRequest{InventoryHash: inventory("1.6-2").Hash()}); err != nil || len(r.Jobs) != 1 {
+		t.Fatalf("next check-in: %+v, %v", r, err)
+	}
+}
+
+// tHoldTwoHeldOneGetsTheJob: two held check-ins of one host (an agent
+// restarted while its old request is still held) are both woken; the job
+// goes to one, and the other goes on waiting.
+func tHoldTwoHeldOneGetsTheJob(t *testing.T, backend string) {
+	e := holdEnv(t, backend, time.Minute)
+	c, host := e.parked(1)
+	first, second := holdCheckIn(c, 50*time.Second), holdCheckIn(c, 50*time.Second)
+	waitHeld(t, e.srv, 2)
+	var job api.JobStatus
+	e.adminJSON("POST", "/api/v1/jobs", api.CreateJobRequest{Kind: "scan", Hosts: []string{host}}, &job)
+	var got heldAnswer
+	var still <-chan heldAnswer
+	select {
+	case got = <-first:
+		still = second
+	case got = <-second:
+		still = first
+	case <-time.After(20 * time.Second):
+		t.Fatal("neither held check-in was answered")
+	}
+	if got.err != nil || len(got.resp.Jobs) != 1 || got.resp.Jobs[0].ID != job.ID {
+		t.Fatalf("answered check-in: %+v, %v", got.resp, got.err)
+	}
+	waitHeld(t, e.srv, 1)
+	select {
+	case a := <-still:
+		t.Fatalf("the other check-in was answered too: %+v, %v", a.resp, a.err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	e.srv.Drain()
+	if a := answer(t, still, 20*time.Second); len(a.resp.Jobs) != 0 {
+		t.Fatalf("the other check-in got %+v", a.resp.Jobs)
+	}
+}
