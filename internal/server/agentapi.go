@@ -122,27 +122,32 @@ func holdFor(wait, limit time.Duration) time.Duration {
 func (s *Server) holdCheckIn(r *http.Request, host string, hw *holdWait, wait time.Duration) (jobs []store.HostJob, drained bool, err error) {
 	t := time.NewTimer(wait)
 	defer t.Stop()
-	for {
+	// until waits for recv to be ready or send to take a value (one of
+	// them nil): false when the hold ends first (drained if the server
+	// drains).
+	until := func(recv <-chan struct{}, send chan<- struct{}) (ok, drained bool) {
 		select {
-		case <-hw.c:
+		case <-recv:
+			return true, false
+		case send <- struct{}{}:
+			return true, false
 		case <-t.C:
-			return nil, false, nil
+			return false, false
 		case <-s.holds.drained:
-			return nil, true, nil
+			return false, true
 		case <-r.Context().Done():
-			return nil, false, nil
+			return false, false
+		}
+	}
+	for {
+		if ok, drained := until(hw.c, nil); !ok {
+			return nil, drained, nil
 		}
 		// A ring's start wakes thousands of check-ins at once: they lease
 		// a few at a time, so that results and steps are not queued
 		// behind all their writes (SQLite has one writer).
-		select {
-		case s.holds.leasing <- struct{}{}:
-		case <-t.C:
-			return nil, false, nil
-		case <-s.holds.drained:
-			return nil, true, nil
-		case <-r.Context().Done():
-			return nil, false, nil
+		if ok, drained := until(nil, s.holds.leasing); !ok {
+			return nil, drained, nil
 		}
 		jobs, revoked, err := s.leaseWoken(r, host)
 		<-s.holds.leasing
