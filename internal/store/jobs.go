@@ -170,30 +170,39 @@ func (s *sqlStore) LeaseJobs(ctx context.Context, hostID string, now time.Time, 
 	if err != nil {
 		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
 	}
-	rows, err := st.QueryContext(ctx, hostID, ms(now), max, ms(now.Add(lease)), hostID, ms(now))
+	// One transaction: the jobs are leased only if their kind and params
+	// are read too (a failure leaves them queued, not leased to no one).
+	var hjs []HostJob
+	err = s.inTx(ctx, func(tx *sql.Tx) error {
+		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, hostID, ms(now), max, ms(now.Add(lease)), hostID, ms(now))
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			hj, err := scanHostJob(rows)
+			if err != nil {
+				return err
+			}
+			hjs = append(hjs, hj)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows.Close()
+		// Kind and params come from the job, shared by its hosts: read
+		// once.
+		for i := range hjs {
+			sp, err := s.jobSpec(ctx, tx, hjs[i].JobID)
+			if err != nil {
+				return err
+			}
+			hjs[i].Kind, hjs[i].Params = sp.kind, sp.params
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
-	}
-	defer rows.Close()
-	var hjs []HostJob
-	for rows.Next() {
-		hj, err := scanHostJob(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
-		}
-		hjs = append(hjs, hj)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
-	}
-	rows.Close()
-	// Kind and params come from the job, shared by its hosts: read once.
-	for i := range hjs {
-		sp, err := s.jobSpec(ctx, hjs[i].JobID)
-		if err != nil {
-			return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
-		}
-		hjs[i].Kind, hjs[i].Params = sp.kind, sp.params
 	}
 	// RETURNING has no order.
 	sort.Slice(hjs, func(i, j int) bool {

@@ -86,8 +86,9 @@ type jobSpecs struct {
 // maxJobSpecs bounds jobSpecs; when full, it starts afresh.
 const maxJobSpecs = 4096
 
-// jobSpec returns the kind and params of job id.
-func (s *sqlStore) jobSpec(ctx context.Context, id string) (jobSpec, error) {
+// jobSpec returns the kind and params of job id, read with tx if not
+// remembered.
+func (s *sqlStore) jobSpec(ctx context.Context, tx *sql.Tx, id string) (jobSpec, error) {
 	s.specs.mu.Lock()
 	sp, ok := s.specs.m[id]
 	s.specs.mu.Unlock()
@@ -95,7 +96,7 @@ func (s *sqlStore) jobSpec(ctx context.Context, id string) (jobSpec, error) {
 		return sp, nil
 	}
 	var params sql.NullString
-	err := s.queryRow(ctx, "SELECT kind, params FROM jobs WHERE id = ?", []any{id}, &sp.kind, &params)
+	err := tx.QueryRowContext(ctx, s.q("SELECT kind, params FROM jobs WHERE id = ?"), id).Scan(&sp.kind, &params)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sp, notFound("job", id)
 	}
