@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/patchloop/patchloop/internal/agent"
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/apply"
 	"github.com/patchloop/patchloop/internal/health"
@@ -339,7 +340,8 @@ func (g *gen) answerJobs(ctx context.Context, h *simHost, t0 time.Time, ring *ri
 	return installed
 }
 
-// answer answers host h's jobs as answerJobs says, recording in ring
+// answer answers host h's jobs as answerJobs says (each failed report
+// counted, and retried), recording in ring
 // when (since the start, by since) its install job was handed out and
 // answered. It reports whether the host answered its install job.
 func (g *gen) answer(ctx context.Context, h *simHost, jobs []api.Job, since func(time.Time) float64, ring *ringTrack, res *recorder) bool {
@@ -354,9 +356,19 @@ func (g *gen) answer(ctx context.Context, h *simHost, jobs []api.Job, since func
 			res.add(0, err)
 			continue
 		}
-		t := time.Now()
-		err = h.client.JobResult(ctx, j.ID, result)
-		res.add(time.Since(t), err)
+		// As an agent does, a report that failed for want of the server
+		// (an error or a 5xx) is sent again, after a second, until it is
+		// taken or refused: the job stays leased to this host.
+		for {
+			t := time.Now()
+			err = h.client.JobResult(ctx, j.ID, result)
+			res.add(time.Since(t), err)
+			var se *agent.StatusError
+			if err == nil || ctx.Err() != nil || errors.As(err, &se) && se.Code < 500 {
+				break
+			}
+			sleep(ctx, time.Second)
+		}
 		if err == nil && install {
 			ring.answered(since(time.Now()))
 			installed = true
