@@ -11,7 +11,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/http"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/patchloop/patchloop/internal/api"
@@ -99,6 +101,9 @@ type Agent struct {
 	// lastQuick is when an inventory sent last made the agent check in
 	// again at once.
 	lastQuick time.Time
+	// noWaitUntil: until then, check-ins do not ask to be held (the
+	// server refused the field).
+	noWaitUntil time.Time
 }
 
 type pendingJob struct {
@@ -195,10 +200,18 @@ func (a *Agent) once(ctx context.Context, wait time.Duration) (again bool, err e
 	}
 	hash := inv.Hash()
 	req := api.CheckInRequest{Facts: facts, InventoryHash: hash}
-	if len(a.pending) == 0 {
+	if len(a.pending) == 0 && time.Now().After(a.noWaitUntil) {
 		req.WaitSeconds = int(wait / time.Second)
 	}
 	resp, err := a.client.CheckIn(ctx, req)
+	if req.WaitSeconds > 0 && refusedWait(err) {
+		// A server older than held check-ins refuses the field: check in
+		// without it, and ask again in an hour (it may be upgraded).
+		a.cfg.Log.Info("server does not hold check-ins; checking in every interval", "err", err)
+		a.noWaitUntil = time.Now().Add(time.Hour)
+		req.WaitSeconds = 0
+		resp, err = a.client.CheckIn(ctx, req)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -250,6 +263,14 @@ func (a *Agent) once(ctx context.Context, wait time.Duration) (again bool, err e
 		a.pending = a.pending[1:]
 	}
 	return again, nil
+}
+
+// refusedWait reports whether err is a server's refusal of the
+// wait_seconds field: a server older than held check-ins decodes requests
+// strictly (400, unknown field).
+func refusedWait(err error) bool {
+	var se *StatusError
+	return errors.As(err, &se) && se.Code == http.StatusBadRequest && strings.Contains(se.Reason, `"wait_seconds"`)
 }
 
 func (a *Agent) isPending(id string) bool {

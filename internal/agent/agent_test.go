@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -13,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/central"
 	"github.com/patchloop/patchloop/internal/pki"
 	"github.com/patchloop/patchloop/internal/server"
@@ -29,6 +33,11 @@ type testServer struct {
 	uploadsTried atomic.Int32
 	// resumed counts requests that came over a resumed TLS session.
 	resumed atomic.Int32
+	// oldCheckIn makes check-ins decode as a server older than held
+	// check-ins did (strictly, without wait_seconds); refusedCheckIns
+	// counts those it refused.
+	oldCheckIn      atomic.Bool
+	refusedCheckIns atomic.Int32
 }
 
 func newTestServer(t *testing.T) *testServer {
@@ -60,6 +69,21 @@ func newTestServerWith(t *testing.T, with func(*server.Config)) *testServer {
 	hs := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS != nil && r.TLS.DidResume {
 			ts.resumed.Add(1)
+		}
+		if r.URL.Path == "/api/v1/agent/checkin" && ts.oldCheckIn.Load() {
+			body, _ := io.ReadAll(r.Body)
+			var old struct { // the request before held check-ins
+				Facts         api.Facts `json:"facts"`
+				InventoryHash string    `json:"inventory_hash"`
+			}
+			if err := api.Decode(bytes.NewReader(body), api.MaxBody, &old); err != nil {
+				ts.refusedCheckIns.Add(1)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusBadRequest)
+				json.NewEncoder(w).Encode(api.Error{Error: err.Error()})
+				return
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
 		}
 		if r.URL.Path == "/api/v1/agent/inventory" {
 			ts.uploadsTried.Add(1)
@@ -182,6 +206,24 @@ func TestRunTakesJobsFromHeldCheckIns(t *testing.T) {
 			return err == nil && len(parts) == 1 && parts[0].State == store.JobDone
 		})
 		until("the agent parked again", func() bool { return ts.srv.Held() == 1 })
+	}
+}
+
+// TestOldServerRefusingWait: a server older than held check-ins refuses
+// the unknown field; the agent checks in without it at once, and does not
+// ask again for an hour.
+func TestOldServerRefusingWait(t *testing.T) {
+	ts := newTestServer(t)
+	a := enrolled(t, ts)
+	ts.oldCheckIn.Store(true)
+	ctx := context.Background()
+	for i := range 2 {
+		if _, err := a.once(ctx, time.Minute); err != nil {
+			t.Fatalf("check-in %d against an old server: %v", i, err)
+		}
+	}
+	if n := ts.refusedCheckIns.Load(); n != 1 {
+		t.Fatalf("the old server refused %d check-ins, want 1 (then none asked to wait)", n)
 	}
 }
 
