@@ -367,7 +367,9 @@ func (g *gen) answer(ctx context.Context, h *simHost, jobs []api.Job, since func
 			if err == nil || ctx.Err() != nil || errors.As(err, &se) && se.Code < 500 {
 				break
 			}
-			sleep(ctx, time.Second)
+			if sleep(ctx, time.Second); ctx.Err() != nil {
+				break
+			}
 		}
 		if err == nil && install {
 			ring.answered(since(time.Now()))

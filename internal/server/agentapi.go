@@ -88,12 +88,16 @@ func (s *Server) checkIn(w http.ResponseWriter, r *http.Request, h store.Host) {
 			sw.held = true
 		}
 		var drained bool
-		if jobs, drained, err = s.holdCheckIn(r, h.ID, hw, holdFor(time.Duration(req.WaitSeconds)*time.Second, s.cfg.Hold)); err != nil {
-			httpError(w, http.StatusInternalServerError, "%v", err)
-			return
-		}
+		// (The wait is bounded before it becomes a Duration, which a
+		// huge number of seconds would overflow.)
+		wait := time.Duration(min(req.WaitSeconds, int(s.cfg.Hold/time.Second)+1)) * time.Second
+		jobs, drained, err = s.holdCheckIn(r, h.ID, hw, holdFor(wait, s.cfg.Hold))
 		if r.Context().Err() != nil {
 			return // the agent is gone; a job leased meanwhile is handed out again when its lease ends
+		}
+		if err != nil {
+			httpError(w, http.StatusInternalServerError, "%v", err)
+			return
 		}
 		// Drained (shutting down): not held, so agents wait an interval
 		// instead of all coming back at once to a closed port.
@@ -150,7 +154,6 @@ func (s *Server) holdCheckIn(r *http.Request, host string, hw *holdWait, wait ti
 			return nil, drained, nil
 		}
 		jobs, revoked, err := s.leaseWoken(r, host)
-		<-s.holds.leasing
 		if revoked {
 			return nil, false, nil // its next check-in is refused
 		}
@@ -164,8 +167,9 @@ func (s *Server) holdCheckIn(r *http.Request, host string, hw *holdWait, wait ti
 }
 
 // leaseWoken leases the jobs of a woken check-in's host, none if it was
-// revoked meanwhile.
+// revoked meanwhile, and gives back the leasing slot it was given.
 func (s *Server) leaseWoken(r *http.Request, host string) (jobs []store.HostJob, revoked bool, err error) {
+	defer func() { <-s.holds.leasing }()
 	h, err := s.store.Host(r.Context(), host)
 	if err != nil || !h.RevokedAt.IsZero() {
 		return nil, err == nil, err

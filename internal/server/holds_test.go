@@ -22,6 +22,8 @@ func TestHolds(t *testing.T) {
 		"DrainAnswersAtOnce":      tHoldDrainAnswersAtOnce,
 		"NotHeldWhenInventoryDue": tHoldNotHeldWhenInventoryDue,
 		"RevokedGetsNoJob":        tHoldRevokedGetsNoJob,
+		"AgentGoneLeasesNothing":  tHoldAgentGoneLeasesNothing,
+		"TwoHeldOneGetsTheJob":    tHoldTwoHeldOneGetsTheJob,
 	}
 	for _, backend := range []string{"sqlite", "postgres"} {
 		for name, test := range tests {
@@ -166,6 +168,11 @@ func tHoldEndsAtServerLimit(t *testing.T, backend string) {
 	a := answer(t, holdCheckIn(c, 50*time.Second), 20*time.Second)
 	if !a.resp.Held || len(a.resp.Jobs) != 0 || a.elapsed < 750*time.Millisecond {
 		t.Fatalf("answer %+v after %s, want held for 75-100%% of the server's 1 s, without jobs", a.resp, a.elapsed)
+	}
+	// A wait too large for a Duration is held to the limit too.
+	huge, err := c.CheckIn(context.Background(), api.CheckInRequest{InventoryHash: inventory("1.6-2").Hash(), WaitSeconds: 1 << 62})
+	if err != nil || !huge.Held {
+		t.Fatalf("check-in asking to wait 2^62 s: %+v, %v", huge, err)
 	}
 	// Not asking to wait is answered at once, and not held.
 	r, err := c.CheckIn(context.Background(), api.CheckInRequest{InventoryHash: inventory("1.6-2").Hash()})
