@@ -235,14 +235,7 @@ func (c *changelogReader) wantedKeys(ctx context.Context) (map[string]*wanted, [
 		}
 		keys, ok := keysOf[r.Hash]
 		if !ok || r.Hash == "" {
-			var data []byte
-			if r.Hash != "" {
-				data, err = c.s.store.UpdateList(ctx, r.Hash)
-			} else { // stored inline, before update_lists
-				var u store.HostUpdates
-				u, err = c.s.store.HostUpdates(ctx, r.HostID)
-				data = u.Updates
-			}
+			data, err := updateList(ctx, c.s.store, r)
 			if errors.Is(err, store.ErrNotFound) {
 				continue // pruned or removed since the listing
 			}

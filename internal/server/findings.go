@@ -119,6 +119,16 @@ func (a *assessment) forHosts(ctx context.Context, st store.Store) error {
 	return nil
 }
 
+// updateList reads the list of updates ref names: by hash, or inline in
+// the host's detection result for a list stored before update_lists.
+func updateList(ctx context.Context, st store.Store, ref store.UpdateRef) ([]byte, error) {
+	if ref.Hash != "" {
+		return st.UpdateList(ctx, ref.Hash)
+	}
+	u, err := st.HostUpdates(ctx, ref.HostID)
+	return u.Updates, err
+}
+
 // updates is a host's detection result and its decoded list (none when
 // the detection failed); ErrNotFound when it has none.
 func (a *assessment) updates(ctx context.Context, st store.Store, hostID string) (store.UpdateRef, []intel.Update, error) {

@@ -106,6 +106,16 @@ func (h *holds) wake(hosts ...string) {
 	}
 }
 
+// queueRolloutJobs queues jobs outside a step (store.QueueRolloutJobs)
+// and wakes their hosts' held check-ins.
+func (s *Server) queueRolloutJobs(ctx context.Context, id string, jobs []store.RolloutJob, audit []store.RolloutAudit) ([]string, error) {
+	queued, err := s.store.QueueRolloutJobs(ctx, id, jobs, audit)
+	if len(queued) > 0 {
+		s.wakeJobs(jobs)
+	}
+	return queued, err
+}
+
 // wakeJobs wakes the held check-ins of the hosts of these rollout jobs.
 func (s *Server) wakeJobs(jobs []store.RolloutJob) {
 	hosts := make([]string, len(jobs))

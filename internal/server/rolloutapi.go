@@ -332,15 +332,7 @@ func (s *Server) hostFreezeInput(ctx context.Context, a *assessment, updates str
 		in.candidates = cands
 		return nil
 	}
-	var data []byte
-	var err error
-	if ref.Hash != "" {
-		data, err = s.store.UpdateList(ctx, ref.Hash)
-	} else { // stored inline, before update_lists
-		var u store.HostUpdates
-		u, err = s.store.HostUpdates(ctx, h.ID)
-		data = u.Updates
-	}
+	data, err := updateList(ctx, s.store, ref)
 	if errors.Is(err, store.ErrNotFound) { // replaced by a newer detection since the listing
 		in.problem = "its detection result changed during the freeze: create the rollout again to include it"
 		return nil

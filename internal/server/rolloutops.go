@@ -65,9 +65,7 @@ func (s *Server) rolloutPlan(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(jobs) > 0 {
 		audit := []store.RolloutAudit{{At: now, Actor: adminOf(r), What: "plan", Detail: fmt.Sprintf("plan jobs for %d hosts", len(jobs))}}
-		_, err := s.store.QueueRolloutJobs(ctx, id, jobs, audit)
-		s.wakeJobs(jobs)
-		if err != nil {
+		if _, err := s.queueRolloutJobs(ctx, id, jobs, audit); err != nil {
 			httpError(w, http.StatusInternalServerError, "%v", err)
 			return
 		}
@@ -212,9 +210,7 @@ func (s *Server) rolloutRollback(w http.ResponseWriter, r *http.Request) {
 		out.Queued = append(out.Queued, one)
 	}
 	if len(jobs) > 0 {
-		_, err := s.store.QueueRolloutJobs(ctx, id, jobs, audit)
-		s.wakeJobs(jobs)
-		if err != nil {
+		if _, err := s.queueRolloutJobs(ctx, id, jobs, audit); err != nil {
 			httpError(w, http.StatusInternalServerError, "%v", err)
 			return
 		}

@@ -537,11 +537,9 @@ func resultEvent(rj store.RolloutJobRef) rollout.Event {
 type outcome struct {
 	Error  string `json:"error"`
 	Result struct {
-		Error    string `json:"error"`
-		Packages []struct {
-			OK bool `json:"ok"`
-		} `json:"packages"`
-		Health *struct {
+		Error    string      `json:"error"`
+		Packages []packageOK `json:"packages"`
+		Health   *struct {
 			Healthy bool `json:"healthy"`
 		} `json:"health"`
 		Reboot *struct {
@@ -567,9 +565,12 @@ func readOutcome(data []byte) (outcome, error) {
 	return o, nil
 }
 
-func allOK(pkgs []struct {
+// packageOK is what a step reads of an apply.PackageResult.
+type packageOK struct {
 	OK bool `json:"ok"`
-}) bool {
+}
+
+func allOK(pkgs []packageOK) bool {
 	for _, p := range pkgs {
 		if !p.OK {
 			return false
@@ -643,8 +644,7 @@ func (s *Server) resumeRollout(ctx context.Context, r store.Rollout) error {
 	if err != nil || len(jobs) == 0 {
 		return err
 	}
-	queued, err := s.store.QueueRolloutJobs(ctx, r.ID, jobs, nil)
-	s.wakeJobs(jobs)
+	queued, err := s.queueRolloutJobs(ctx, r.ID, jobs, nil)
 	if len(queued) > 0 {
 		s.log.Warn("rollout jobs queued again", "rollout", r.ID, "jobs", queued)
 	}
