@@ -167,8 +167,14 @@ func (m *simulation) events(chaos bool) []Event {
 func (m *simulation) step(evs []Event) {
 	t := m.t
 	before := m.s
+	was, _ := json.Marshal(before)
 	s, acts := Step(before, evs, m.now)
 	m.check(before, s, evs, acts)
+	// Step shares unchanged hosts' jobs between the states (clone): it
+	// must never change the state it was given.
+	if now, _ := json.Marshal(before); string(now) != string(was) {
+		t.Fatalf("%s: Step changed the state it stepped from", s.Spec.ID)
+	}
 
 	// Replay: the same events again change nothing and dispatch nothing.
 	again, more := Step(s, evs, m.now)

@@ -155,6 +155,16 @@ func (h *HostState) current() *Job {
 	return j
 }
 
+// ownCurrent is current, in a copy of the host's jobs that this state
+// owns, to be changed: states share their hosts' jobs (clone).
+func (h *HostState) ownCurrent() *Job {
+	if h.current() == nil {
+		return nil
+	}
+	h.Jobs = slices.Clone(h.Jobs)
+	return &h.Jobs[len(h.Jobs)-1]
+}
+
 // RingState is the progress of one ring.
 type RingState struct {
 	Name  string `json:"name"`
@@ -215,10 +225,10 @@ func (s *State) audit(at time.Time, actor, what, ring, host, detail string) {
 func (s State) clone() State {
 	c := s
 	c.Rings = slices.Clone(s.Rings)
+	// The hosts' jobs are shared, not copied (100,000 small copies a
+	// step): the step copies a host's jobs before it changes one
+	// (ownCurrent) and appends to a clipped slice (dispatchJob).
 	c.Hosts = slices.Clone(s.Hosts)
-	for i := range c.Hosts {
-		c.Hosts[i].Jobs = slices.Clone(c.Hosts[i].Jobs)
-	}
 	c.Commands = maps.Clone(s.Commands)
 	if c.Commands == nil {
 		c.Commands = map[string]bool{}

@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -119,10 +120,10 @@ func (s *State) result(e Event, at time.Time, acts *[]Action) {
 		return
 	}
 	h := &s.Hosts[i]
-	j := h.current()
-	if j == nil || j.Key != e.Key {
+	if j := h.current(); j == nil || j.Key != e.Key {
 		return
 	}
+	j := h.ownCurrent()
 	ring := s.Rings[h.Ring].Name
 	finish := func(result string, p Phase) {
 		j.Result, j.Finished, j.Reason = result, at, e.Reason
@@ -202,7 +203,7 @@ func (s *State) dispatchJob(h *HostState, kind JobKind, at time.Time, acts *[]Ac
 	if n := h.withdrawn(kind); n > 0 {
 		key += fmt.Sprintf("#%d", n+1)
 	}
-	h.Jobs = append(h.Jobs, Job{Kind: kind, Key: key, Dispatched: at})
+	h.Jobs = append(slices.Clip(h.Jobs), Job{Kind: kind, Key: key, Dispatched: at}) // a new array: see clone
 	switch kind {
 	case JobInstall:
 		h.Phase = PhaseInstalling
@@ -255,10 +256,10 @@ func (s *State) timeouts(now time.Time) {
 	}
 	for i := range s.Hosts {
 		h := &s.Hosts[i]
-		j := h.current()
-		if j == nil || now.Sub(j.Dispatched) <= limit {
+		if j := h.current(); j == nil || now.Sub(j.Dispatched) <= limit {
 			continue
 		}
+		j := h.ownCurrent()
 		j.Result, j.Finished, j.Reason = "lost", now, fmt.Sprintf("no result after %s", limit)
 		h.Phase, h.Finished = PhaseLost, now
 		s.audit(now, engine, "host-lost", s.Rings[h.Ring].Name, h.ID, fmt.Sprintf("%s job %s", j.Kind, j.Reason))

@@ -96,17 +96,25 @@ func (s *sqlStore) RevokeHost(ctx context.Context, id string, at time.Time) erro
 }
 
 // CheckIn records LastSeen and, when not nil, Facts: one UPDATE by
-// primary key, the server's hottest statement.
+// primary key, the server's hottest statement, committed with the other
+// check-ins of the moment (group.go).
 func (s *sqlStore) CheckIn(ctx context.Context, c CheckIn) error {
-	var (
-		n   int64
-		err error
-	)
-	if c.Facts == nil {
-		n, err = s.execHot(ctx, "UPDATE hosts SET last_seen = ? WHERE id = ?", ms(c.At), c.HostID)
-	} else {
-		n, err = s.exec(ctx, "UPDATE hosts SET last_seen = ?, facts = ? WHERE id = ?", ms(c.At), string(c.Facts), c.HostID)
+	seen, err := s.prepared(ctx, s.db, "UPDATE hosts SET last_seen = ? WHERE id = ?")
+	if err != nil {
+		return fmt.Errorf("store: check in host %s: %w", c.HostID, err)
 	}
+	var n int64
+	err = s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		if c.Facts == nil {
+			n, err = txExec(ctx, tx, seen, ms(c.At), c.HostID)
+			return err
+		}
+		res, err := tx.ExecContext(ctx, s.q("UPDATE hosts SET last_seen = ?, facts = ? WHERE id = ?"), ms(c.At), string(c.Facts), c.HostID)
+		if err == nil {
+			n, err = res.RowsAffected()
+		}
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("store: check in host %s: %w", c.HostID, err)
 	}

@@ -170,10 +170,12 @@ func (s *sqlStore) LeaseJobs(ctx context.Context, hostID string, now time.Time, 
 	if err != nil {
 		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
 	}
-	// One transaction: the jobs are leased only if their kind and params
-	// are read too (a failure leaves them queued, not leased to no one).
+	// One transaction (shared with the writes of other requests: group.go):
+	// the jobs are leased only if their kind and params are read too (a
+	// failure leaves them queued, not leased to no one).
 	var hjs []HostJob
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		hjs = nil // (a write of a failed group runs again)
 		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, hostID, ms(now), max, ms(now.Add(lease)), hostID, ms(now))
 		if err != nil {
 			return err
@@ -248,8 +250,16 @@ func (s *sqlStore) QueuedSince(ctx context.Context, since time.Time) ([]string, 
 // whatever the lease's state (the agent did the work: at-least-once), but
 // only for a job handed out: a result for one still queued is refused.
 func (s *sqlStore) CompleteJob(ctx context.Context, jobID, hostID, status string, result []byte, at time.Time) (bool, error) {
-	n, err := s.execHot(ctx, `UPDATE host_jobs SET state = 'done', status = ?, result = ?, finished_at = ?, lease_until = 0
-		WHERE job_id = ? AND host_id = ? AND state = 'leased'`, status, jsonText(result), ms(at), jobID, hostID)
+	st, err := s.prepared(ctx, s.db, `UPDATE host_jobs SET state = 'done', status = ?, result = ?, finished_at = ?, lease_until = 0
+		WHERE job_id = ? AND host_id = ? AND state = 'leased'`)
+	if err != nil {
+		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)
+	}
+	var n int64
+	err = s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+		n, err = txExec(ctx, tx, st, status, jsonText(result), ms(at), jobID, hostID)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)
 	}

@@ -92,6 +92,9 @@ type sqlStore struct {
 	stmts sync.Map // stmtKey → *sql.Stmt
 	// specs are the kinds and params of jobs handed out lately.
 	specs jobSpecs
+	// group commits the hot small writes of concurrent callers together
+	// (group.go).
+	group group
 }
 
 func openPostgres(ctx context.Context, dsn string) (*sqlStore, error) {

@@ -50,6 +50,16 @@ func (s *sqlStore) execHot(ctx context.Context, query string, args ...any) (int6
 	return res.RowsAffected()
 }
 
+// txExec runs st, prepared on db, in tx. (Preparing takes a connection
+// of db, so it is done before: on SQLite tx holds db's only one.)
+func txExec(ctx context.Context, tx *sql.Tx, st *sql.Stmt, args ...any) (int64, error) {
+	res, err := tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // queryRow runs a fixed single-row read of a hot path, prepared once, on
 // rdb, and scans its row into dest.
 func (s *sqlStore) queryRow(ctx context.Context, query string, args []any, dest ...any) error {

@@ -69,6 +69,7 @@ func runStoreTests(t *testing.T, open func(t *testing.T) Store) {
 		{"ConcurrentLease", testConcurrentLease},
 		{"ConcurrentSettings", testConcurrentSettings},
 		{"ConcurrentLoad", testConcurrentLoad},
+		{"GroupCommit", testGroupCommit},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

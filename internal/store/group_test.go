@@ -1,0 +1,126 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+// testGroupCommit checks that writes queued while a batch runs are
+// committed together, that a write that fails fails its caller only (and
+// is not committed), and that a write whose caller is gone is not run.
+func testGroupCommit(t *testing.T, s Store) {
+	ss := s.(*sqlStore)
+	const n = 40
+	for i := range n {
+		enrollHost(t, s, fmt.Sprint("h", i), fmt.Sprint("host", i), nil)
+	}
+	seen, err := ss.prepared(ctx, ss.db, "UPDATE hosts SET last_seen = ? WHERE id = ?")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu  sync.Mutex
+		txs = map[*sql.Tx]int{} // writes run in each transaction, failed batches included
+	)
+	at := t0.Add(time.Hour)
+	write := func(host string, fail bool) func(context.Context, *sql.Tx) error {
+		return func(ctx context.Context, tx *sql.Tx) error {
+			mu.Lock()
+			txs[tx]++
+			mu.Unlock()
+			if _, err := txExec(ctx, tx, seen, ms(at), host); err != nil {
+				return err
+			}
+			if fail {
+				return errors.New("boom")
+			}
+			return nil
+		}
+	}
+
+	// The first write holds its batch until the others are queued.
+	held, release := make(chan struct{}), make(chan struct{})
+	firstDone := make(chan error)
+	go func() {
+		firstDone <- ss.grouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
+			close(held)
+			<-release
+			return write("h0", false)(ctx, tx)
+		})
+	}()
+	<-held
+	gone, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	// Queued in order behind the held batch: the write of a gone caller
+	// second, the failing one last.
+	const goneAt, failAt = 2, n - 1
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := ctx
+			if i == goneAt {
+				c = gone
+			}
+			errs[i] = ss.grouped(c, write(fmt.Sprint("h", i), i == failAt))
+		}()
+		for deadline := time.Now().Add(10 * time.Second); ; {
+			ss.group.mu.Lock()
+			q := len(ss.group.queue)
+			ss.group.mu.Unlock()
+			if q == i {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d writes queued, want %d", q, i)
+			}
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	cancel()
+	close(release)
+	if err := <-firstDone; err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+
+	for i := range n {
+		err := errs[i]
+		h, herr := s.Host(ctx, fmt.Sprint("h", i))
+		if herr != nil {
+			t.Fatal(herr)
+		}
+		written := h.LastSeen.Equal(at)
+		switch i {
+		case failAt:
+			if err == nil || err.Error() != "boom" || written {
+				t.Errorf("the failing write: error %v, written %v; want boom, not written", err, written)
+			}
+		case goneAt:
+			if !errors.Is(err, context.Canceled) || written {
+				t.Errorf("the write of a gone caller: error %v, written %v; want context.Canceled, not written", err, written)
+			}
+		default:
+			if err != nil || !written {
+				t.Errorf("write %d: error %v, written %v", i, err, written)
+			}
+		}
+	}
+	// The first batch held h0 alone; the other 38 live writes ran in one
+	// batch, which the last one failed, then each alone: 1 + 1 + 38.
+	mu.Lock()
+	defer mu.Unlock()
+	var most int
+	for _, k := range txs {
+		most = max(most, k)
+	}
+	if len(txs) != 1+1+(n-2) || most != n-2 {
+		t.Errorf("%d transactions, the largest with %d writes; want %d, the largest with %d", len(txs), most, n, n-2)
+	}
+}
