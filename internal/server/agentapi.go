@@ -170,12 +170,7 @@ func (s *Server) holdCheckIn(r *http.Request, host string, hw *holdWait, wait ti
 // revoked meanwhile, and gives back the leasing slot it was given.
 func (s *Server) leaseWoken(r *http.Request, host string) (jobs []store.HostJob, revoked bool, err error) {
 	defer func() { <-s.holds.leasing }()
-	h, err := s.store.Host(r.Context(), host)
-	if err != nil || !h.RevokedAt.IsZero() {
-		return nil, err == nil, err
-	}
-	jobs, err = s.store.LeaseJobs(r.Context(), host, s.cfg.Now(), s.cfg.JobLease, 10)
-	return jobs, false, err
+	return s.store.LeaseWoken(r.Context(), host, s.cfg.Now(), s.cfg.JobLease, 10)
 }
 
 func (s *Server) putInventory(w http.ResponseWriter, r *http.Request, h store.Host) {

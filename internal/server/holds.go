@@ -37,7 +37,7 @@ const (
 )
 
 // leasingAtOnce is how many woken check-ins lease their jobs at once.
-const leasingAtOnce = 16
+const leasingAtOnce = 128
 
 // holds are the check-ins this process holds, by host ID.
 type holds struct {

@@ -161,6 +161,22 @@ func (s *sqlStore) LeaseJobs(ctx context.Context, hostID string, now time.Time, 
 	if err != nil {
 		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
 	}
+	jobs, _, err := s.lease(ctx, hostID, now, lease, max, false)
+	return jobs, err
+}
+
+// LeaseWoken implements Store.LeaseWoken. It skips LeaseJobs' first read:
+// the check-in was woken because a job was queued.
+func (s *sqlStore) LeaseWoken(ctx context.Context, hostID string, now time.Time, lease time.Duration, max int) ([]HostJob, bool, error) {
+	if max <= 0 {
+		return nil, false, nil
+	}
+	return s.lease(ctx, hostID, now, lease, max, true)
+}
+
+// lease leases the jobs of hostID, none if ifActive and the host was
+// revoked (revoked is then set).
+func (s *sqlStore) lease(ctx context.Context, hostID string, now time.Time, lease time.Duration, max int, ifActive bool) (hjs []HostJob, revoked bool, err error) {
 	st, err := s.prepared(ctx, s.db, `WITH picked AS MATERIALIZED (
 			SELECT job_id FROM host_jobs WHERE `+leasable+`
 			ORDER BY created_at, job_id LIMIT ?`+s.d.skipLocked+`)
@@ -168,14 +184,33 @@ func (s *sqlStore) LeaseJobs(ctx context.Context, hostID string, now time.Time, 
 		WHERE `+leasable+` AND job_id IN (SELECT job_id FROM picked)
 		RETURNING `+hostJobColumns)
 	if err != nil {
-		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
+		return nil, false, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
+	}
+	var active *sql.Stmt
+	if ifActive {
+		if active, err = s.prepared(ctx, s.db, "SELECT revoked_at FROM hosts WHERE id = ?"); err != nil {
+			return nil, false, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
+		}
 	}
 	// One transaction (shared with the writes of other requests: group.go):
 	// the jobs are leased only if their kind and params are read too (a
 	// failure leaves them queued, not leased to no one).
-	var hjs []HostJob
 	err = s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
-		hjs = nil // (a write of a failed group runs again)
+		hjs, revoked = nil, false // (a write of a failed group runs again)
+		if active != nil {
+			var at int64
+			err := tx.StmtContext(ctx, active).QueryRowContext(ctx, hostID).Scan(&at)
+			if errors.Is(err, sql.ErrNoRows) { // deleted: as good as revoked
+				revoked = true
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			if revoked = at != 0; revoked {
+				return nil
+			}
+		}
 		rows, err := tx.StmtContext(ctx, st).QueryContext(ctx, hostID, ms(now), max, ms(now.Add(lease)), hostID, ms(now))
 		if err != nil {
 			return err
@@ -204,7 +239,7 @@ func (s *sqlStore) LeaseJobs(ctx context.Context, hostID string, now time.Time, 
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
+		return nil, false, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
 	}
 	// RETURNING has no order.
 	sort.Slice(hjs, func(i, j int) bool {
@@ -213,7 +248,7 @@ func (s *sqlStore) LeaseJobs(ctx context.Context, hostID string, now time.Time, 
 		}
 		return hjs[i].JobID < hjs[j].JobID
 	})
-	return hjs, nil
+	return hjs, revoked, nil
 }
 
 // queuedSince is a range read of the host_jobs_created index. The hosts

@@ -146,6 +146,27 @@ func testLeaseJobs(t *testing.T, s Store) {
 	if hjs[1].HostID != "h2" || hjs[1].State != JobQueued || hjs[1].Attempts != 0 {
 		t.Errorf("another host's part changed: %+v", hjs[1])
 	}
+
+	// A woken check-in's lease: as LeaseJobs, unless the host was revoked
+	// (or is unknown), which leases nothing.
+	if got, revoked, err := s.LeaseWoken(ctx, "h2", now, time.Minute, 10); err != nil || revoked || !reflect.DeepEqual(ids(got), []string{"j-other", "j-a", "j-b", "j-0"}) {
+		t.Fatalf("LeaseWoken of h2 = %v, revoked %v, %v", ids(got), revoked, err)
+	}
+	if err := s.CreateJob(ctx, Job{ID: "j-late", Kind: "scan", CreatedAt: t0}, []string{"h2"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RevokeHost(ctx, "h2", now); err != nil {
+		t.Fatal(err)
+	}
+	if got, revoked, err := s.LeaseWoken(ctx, "h2", now, time.Minute, 10); err != nil || !revoked || len(got) != 0 {
+		t.Fatalf("LeaseWoken of revoked h2 = %v, revoked %v, %v", ids(got), revoked, err)
+	}
+	if _, hjs, _ := s.Job(ctx, "j-late"); hjs[0].State != JobQueued {
+		t.Errorf("a revoked host's job was leased: %+v", hjs[0])
+	}
+	if got, revoked, err := s.LeaseWoken(ctx, "nope", now, time.Minute, 10); err != nil || !revoked || len(got) != 0 {
+		t.Fatalf("LeaseWoken of an unknown host = %v, revoked %v, %v", ids(got), revoked, err)
+	}
 }
 
 func testCompleteJob(t *testing.T, s Store) {

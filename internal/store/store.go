@@ -215,6 +215,10 @@ type Store interface {
 	// whose lease ran out before now, oldest first, marking them leased
 	// until now+lease and counting the attempt.
 	LeaseJobs(ctx context.Context, hostID string, now time.Time, lease time.Duration, max int) ([]HostJob, error)
+	// LeaseWoken is LeaseJobs for a held check-in woken by a job queued
+	// for its host: it leases nothing (revoked) when the host was revoked,
+	// which it reads in the lease's transaction.
+	LeaseWoken(ctx context.Context, hostID string, now time.Time, lease time.Duration, max int) (jobs []HostJob, revoked bool, err error)
 	// QueuedSince returns the hosts of jobs still queued that were
 	// queued at or after since (by the queueing server's clock), each
 	// host once.
