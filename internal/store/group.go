@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"slices"
 	"sync"
 	"time"
 )
@@ -31,9 +32,14 @@ const groupMax = 256
 const groupTimeout = 30 * time.Second
 
 type group struct {
-	mu      sync.Mutex
-	queue   []*groupWrite
-	running bool
+	mu sync.Mutex
+	// first are the writes that hand out jobs (leases), queue the others:
+	// a batch takes first what is in first. When a ring starts, thousands
+	// of held check-ins lease at once while the results of the hosts
+	// that got their jobs come in; handing out first lets every host
+	// start, and a result waits a little longer for its answer.
+	first, queue []*groupWrite
+	running      bool
 }
 
 type groupWrite struct {
@@ -45,14 +51,19 @@ type groupWrite struct {
 
 // grouped runs fn in a transaction shared with the other writes queued
 // meanwhile and returns once that transaction is committed or fn failed.
-func (s *sqlStore) grouped(ctx context.Context, fn func(ctx context.Context, tx *sql.Tx) error) error {
+// A lease goes first.
+func (s *sqlStore) grouped(ctx context.Context, lease bool, fn func(ctx context.Context, tx *sql.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	w := &groupWrite{ctx: ctx, fn: fn, done: make(chan struct{})}
 	g := &s.group
 	g.mu.Lock()
-	g.queue = append(g.queue, w)
+	if lease {
+		g.first = append(g.first, w)
+	} else {
+		g.queue = append(g.queue, w)
+	}
 	if !g.running {
 		g.running = true
 		go s.commitGroups()
@@ -68,20 +79,27 @@ func (s *sqlStore) commitGroups() {
 	g := &s.group
 	for {
 		g.mu.Lock()
-		n := min(len(g.queue), groupMax)
-		if n == 0 {
+		batch := take(&g.first, groupMax)
+		batch = append(batch, take(&g.queue, groupMax-len(batch))...)
+		if len(batch) == 0 {
 			g.running = false
 			g.mu.Unlock()
 			return
 		}
-		batch := g.queue[:n:n]
-		g.queue = g.queue[n:]
-		if len(g.queue) == 0 {
-			g.queue = nil // let the backing array go
-		}
 		g.mu.Unlock()
 		s.commitGroup(batch)
 	}
+}
+
+// take takes up to n writes from the head of q.
+func take(q *[]*groupWrite, n int) []*groupWrite {
+	n = min(n, len(*q))
+	out := slices.Clone((*q)[:n])
+	*q = (*q)[n:]
+	if len(*q) == 0 {
+		*q = nil // let the backing array go
+	}
+	return out
 }
 
 func (s *sqlStore) commitGroup(batch []*groupWrite) {

@@ -11,8 +11,9 @@ import (
 )
 
 // testGroupCommit checks that writes queued while a batch runs are
-// committed together, that a write that fails fails its caller only (and
-// is not committed), and that a write whose caller is gone is not run.
+// committed together, a lease first, that a write that fails fails its
+// caller only (and is not committed), and that a write whose caller is
+// gone is not run.
 func testGroupCommit(t *testing.T, s Store) {
 	ss := s.(*sqlStore)
 	const n = 40
@@ -24,14 +25,16 @@ func testGroupCommit(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	var (
-		mu  sync.Mutex
-		txs = map[*sql.Tx]int{} // writes run in each transaction, failed batches included
+		mu    sync.Mutex
+		txs   = map[*sql.Tx]int{} // writes run in each transaction, failed batches included
+		order []string            // of the writes run
 	)
 	at := t0.Add(time.Hour)
 	write := func(host string, fail bool) func(context.Context, *sql.Tx) error {
 		return func(ctx context.Context, tx *sql.Tx) error {
 			mu.Lock()
 			txs[tx]++
+			order = append(order, host)
 			mu.Unlock()
 			if _, err := txExec(ctx, tx, seen, ms(at), host); err != nil {
 				return err
@@ -47,7 +50,7 @@ func testGroupCommit(t *testing.T, s Store) {
 	held, release := make(chan struct{}), make(chan struct{})
 	firstDone := make(chan error)
 	go func() {
-		firstDone <- ss.grouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		firstDone <- ss.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
 			close(held)
 			<-release
 			return write("h0", false)(ctx, tx)
@@ -58,8 +61,8 @@ func testGroupCommit(t *testing.T, s Store) {
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	// Queued in order behind the held batch: the write of a gone caller
-	// second, the failing one last.
-	const goneAt, failAt = 2, n - 1
+	// second, a lease next to last, the failing write last.
+	const goneAt, leaseAt, failAt = 2, n - 2, n - 1
 	for i := 1; i < n; i++ {
 		wg.Add(1)
 		go func() {
@@ -68,11 +71,11 @@ func testGroupCommit(t *testing.T, s Store) {
 			if i == goneAt {
 				c = gone
 			}
-			errs[i] = ss.grouped(c, write(fmt.Sprint("h", i), i == failAt))
+			errs[i] = ss.grouped(c, i == leaseAt, write(fmt.Sprint("h", i), i == failAt))
 		}()
 		for deadline := time.Now().Add(10 * time.Second); ; {
 			ss.group.mu.Lock()
-			q := len(ss.group.queue)
+			q := len(ss.group.first) + len(ss.group.queue)
 			ss.group.mu.Unlock()
 			if q == i {
 				break
@@ -122,5 +125,8 @@ func testGroupCommit(t *testing.T, s Store) {
 	}
 	if len(txs) != 1+1+(n-2) || most != n-2 {
 		t.Errorf("%d transactions, the largest with %d writes; want %d, the largest with %d", len(txs), most, n, n-2)
+	}
+	if len(order) < 3 || order[0] != "h0" || order[1] != fmt.Sprint("h", leaseAt) || order[2] != "h1" {
+		t.Errorf("writes run in the order %v, want h0, then the lease h%d, then h1", order, leaseAt)
 	}
 }

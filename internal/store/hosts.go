@@ -104,7 +104,7 @@ func (s *sqlStore) CheckIn(ctx context.Context, c CheckIn) error {
 		return fmt.Errorf("store: check in host %s: %w", c.HostID, err)
 	}
 	var n int64
-	err = s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+	err = s.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) (err error) {
 		if c.Facts == nil {
 			n, err = txExec(ctx, tx, seen, ms(c.At), c.HostID)
 			return err

@@ -195,7 +195,7 @@ func (s *sqlStore) lease(ctx context.Context, hostID string, now time.Time, leas
 	// One transaction (shared with the writes of other requests: group.go):
 	// the jobs are leased only if their kind and params are read too (a
 	// failure leaves them queued, not leased to no one).
-	err = s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) error {
+	err = s.grouped(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 		hjs, revoked = nil, false // (a write of a failed group runs again)
 		if active != nil {
 			var at int64
@@ -291,7 +291,7 @@ func (s *sqlStore) CompleteJob(ctx context.Context, jobID, hostID, status string
 		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)
 	}
 	var n int64
-	err = s.grouped(ctx, func(ctx context.Context, tx *sql.Tx) (err error) {
+	err = s.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) (err error) {
 		n, err = txExec(ctx, tx, st, status, jsonText(result), ms(at), jobID, hostID)
 		return err
 	})
