@@ -215,7 +215,7 @@ func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host)
 		return
 	}
 	body, _ := json.Marshal(res)
-	first, err := s.store.CompleteJob(r.Context(), r.PathValue("job"), h.ID, res.Status, body, s.cfg.Now())
+	first, err := s.store.CompleteJob(r.Context(), r.PathValue("job"), h.ID, res.Status, body, summary(body), s.cfg.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		httpError(w, http.StatusNotFound, "no job %s for this host", r.PathValue("job"))
 		return

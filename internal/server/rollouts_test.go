@@ -390,7 +390,7 @@ func tRolloutRingsSoakRestartBudget(t *testing.T, e *rolloutEnv) {
 	j2 := e.oneJob(t2, api.JobInstall)
 	res := api.JobResult{Status: "ok", Result: api.Raw(installResult(t, j2, true, false))}
 	body, _ := json.Marshal(res)
-	if _, err := e.st.CompleteJob(context.Background(), j2.ID, e.ids[t2], "ok", body, e.clock.Now()); err != nil {
+	if _, err := e.st.CompleteJob(context.Background(), j2.ID, e.ids[t2], "ok", body, nil, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	before := e.jobCount()
@@ -615,7 +615,7 @@ func tRolloutReplicasStepOnce(t *testing.T, e *rolloutEnv) {
 	order := e.byID("r1", "r2", "r3")
 	j := e.oneJob(order[0], api.JobInstall)
 	body, _ := json.Marshal(api.JobResult{Status: "ok", Result: api.Raw(installResult(t, j, true, false))})
-	if _, err := e.st.CompleteJob(context.Background(), j.ID, e.ids[order[0]], "ok", body, e.clock.Now()); err != nil {
+	if _, err := e.st.CompleteJob(context.Background(), j.ID, e.ids[order[0]], "ok", body, nil, e.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	first := e.srv

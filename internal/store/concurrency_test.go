@@ -153,7 +153,7 @@ func testConcurrentLoad(t *testing.T, s Store) {
 				return err
 			}
 			for _, hj := range hjs {
-				if _, err := s.CompleteJob(ctx, hj.JobID, id, "ok", []byte(`{}`), now); err != nil {
+				if _, err := s.CompleteJob(ctx, hj.JobID, id, "ok", []byte(`{}`), nil, now); err != nil {
 					return err
 				}
 			}

@@ -284,15 +284,15 @@ func (s *sqlStore) QueuedSince(ctx context.Context, since time.Time) ([]string, 
 // CompleteJob stores the first result of (jobID, hostID). It is accepted
 // whatever the lease's state (the agent did the work: at-least-once), but
 // only for a job handed out: a result for one still queued is refused.
-func (s *sqlStore) CompleteJob(ctx context.Context, jobID, hostID, status string, result []byte, at time.Time) (bool, error) {
-	st, err := s.prepared(ctx, s.db, `UPDATE host_jobs SET state = 'done', status = ?, result = ?, finished_at = ?, lease_until = 0
+func (s *sqlStore) CompleteJob(ctx context.Context, jobID, hostID, status string, result, summary []byte, at time.Time) (bool, error) {
+	st, err := s.prepared(ctx, s.db, `UPDATE host_jobs SET state = 'done', status = ?, result = ?, summary = ?, finished_at = ?, lease_until = 0
 		WHERE job_id = ? AND host_id = ? AND state = 'leased'`)
 	if err != nil {
 		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)
 	}
 	var n int64
 	err = s.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) (err error) {
-		n, err = txExec(ctx, tx, st, status, jsonText(result), ms(at), jobID, hostID)
+		n, err = txExec(ctx, tx, st, status, jsonText(result), jsonText(summary), ms(at), jobID, hostID)
 		return err
 	})
 	if err != nil {

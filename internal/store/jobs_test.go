@@ -131,7 +131,7 @@ func testLeaseJobs(t *testing.T, s Store) {
 	if got := lease(now.Add(5*time.Minute), 10); len(got) != 0 {
 		t.Fatalf("lease within the lease (it ends at, not before, now) handed out %v", ids(got))
 	}
-	if _, err := s.CompleteJob(ctx, "j-b", "h1", "ok", nil, now); err != nil {
+	if _, err := s.CompleteJob(ctx, "j-b", "h1", "ok", nil, nil, now); err != nil {
 		t.Fatal(err)
 	}
 	later := now.Add(5*time.Minute + time.Millisecond)
@@ -182,11 +182,11 @@ func testCompleteJob(t *testing.T, s Store) {
 	if got, err := s.LeaseJobs(ctx, "h1", t0.Add(2*time.Minute), time.Minute, 1); err != nil || len(got) != 1 {
 		t.Fatalf("re-lease: %v, %v", got, err)
 	}
-	first, err := s.CompleteJob(ctx, "j", "h1", "ok", []byte(`{"updates":3}`), t0.Add(3*time.Minute))
+	first, err := s.CompleteJob(ctx, "j", "h1", "ok", []byte(`{"updates":3}`), nil, t0.Add(3*time.Minute))
 	if err != nil || !first {
 		t.Fatalf("CompleteJob = %v, %v", first, err)
 	}
-	first, err = s.CompleteJob(ctx, "j", "h1", "failed", []byte(`{}`), t0.Add(4*time.Minute))
+	first, err = s.CompleteJob(ctx, "j", "h1", "failed", []byte(`{}`), nil, t0.Add(4*time.Minute))
 	if err != nil || first {
 		t.Fatalf("repeated CompleteJob = %v, %v", first, err)
 	}
@@ -199,15 +199,15 @@ func testCompleteJob(t *testing.T, s Store) {
 	if got, _ := s.LeaseJobs(ctx, "h1", t0.Add(time.Hour), time.Minute, 5); len(got) != 0 {
 		t.Errorf("a done job was leased: %+v", got)
 	}
-	_, err = s.CompleteJob(ctx, "j", "h2", "ok", nil, t0)
+	_, err = s.CompleteJob(ctx, "j", "h2", "ok", nil, nil, t0)
 	wantErr(t, err, ErrNotFound, "job j of host h2")
-	_, err = s.CompleteJob(ctx, "zz", "h1", "ok", nil, t0)
+	_, err = s.CompleteJob(ctx, "zz", "h1", "ok", nil, nil, t0)
 	wantErr(t, err, ErrNotFound)
 	// A result for a job never handed out is refused and not stored.
 	if err := s.CreateJob(ctx, Job{ID: "q", Kind: "scan", CreatedAt: t0}, []string{"h1"}); err != nil {
 		t.Fatal(err)
 	}
-	_, err = s.CompleteJob(ctx, "q", "h1", "ok", []byte(`{}`), t0)
+	_, err = s.CompleteJob(ctx, "q", "h1", "ok", []byte(`{}`), nil, t0)
 	wantErr(t, err, ErrConflict, "job q of host h1: never handed out")
 	if _, hjs, _ := s.Job(ctx, "q"); len(hjs) != 1 || hjs[0].State != JobQueued || hjs[0].Result != nil {
 		t.Errorf("a result for a job never handed out changed it: %+v", hjs)

@@ -119,7 +119,8 @@ type RolloutStore interface {
 	// and the keys it queued.
 	SaveRolloutStep(ctx context.Context, id string, step RolloutStep) (newVersion int, queued []string, err error)
 	// RolloutJobUpdates lists the rollout's jobs whose state (or whose
-	// host's) changed since a step last recorded it as seen.
+	// host's) changed since a step last recorded it as seen. A result
+	// stored with a summary reads as its summary (HostJob.Result).
 	RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJobUpdate, error)
 	// WithdrawRolloutJobs takes back the rollout's queued jobs with these
 	// keys that no agent ever got (never leased): their state becomes
@@ -364,7 +365,7 @@ func (s *sqlStore) rolloutPins(ctx context.Context, id string) ([]RolloutPins, e
 
 // RolloutJobUpdates implements RolloutStore.
 func (s *sqlStore) RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJobUpdate, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+rolloutJobColumns+`, rj.news, h.revoked_at
+	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+updateColumns+`, rj.news, h.revoked_at
 		FROM rollout_jobs rj JOIN host_jobs hj ON hj.job_id = rj.job_id AND hj.host_id = rj.host_id
 		JOIN hosts h ON h.id = rj.host_id
 		WHERE rj.rollout_id = ? AND rj.news > rj.seen
@@ -484,7 +485,11 @@ func (s *sqlStore) appendAudit(ctx context.Context, tx *sql.Tx, id string, audit
 
 const rolloutJobColumns = "rj.key, rj.rollout_id, rj.ring, rj.kind, rj.created_at, hj.job_id, hj.host_id, hj.state, hj.attempts, hj.lease_until, hj.status, hj.result, hj.finished_at, hj.created_at"
 
-// scanRolloutJob scans rolloutJobColumns, then more.
+// updateColumns are rolloutJobColumns with a result's summary, when it
+// has one, in place of the result.
+var updateColumns = strings.Replace(rolloutJobColumns, "hj.result", "COALESCE(hj.summary, hj.result)", 1)
+
+// scanRolloutJob scans rolloutJobColumns (or updateColumns), then more.
 func scanRolloutJob(row interface{ Scan(...any) error }, more ...any) (RolloutJobRef, error) {
 	var (
 		r       RolloutJobRef

@@ -100,7 +100,7 @@ func testRollouts(t *testing.T, s Store) {
 			t.Fatalf("LeaseJobs(%s) = %+v, %v; want %d", h, hjs, err, want)
 		}
 	}
-	if _, err := s.CompleteJob(ctx, "ro-h1-a", "h1", "ok", []byte(`{"status":"ok"}`), t0.Add(6*time.Minute)); err != nil {
+	if _, err := s.CompleteJob(ctx, "ro-h1-a", "h1", "ok", []byte(`{"status":"ok"}`), nil, t0.Add(6*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if id, kind, err := s.RolloutOfJob(ctx, "ro-h1-a", "h1"); err != nil || id != "r1" || kind != "install" {
@@ -130,6 +130,10 @@ func testRollouts(t *testing.T, s Store) {
 	if got := updates(); !maps.Equal(got, want) {
 		t.Fatalf("RolloutJobUpdates = %v, want %v", got, want)
 	}
+	// A result stored without a summary reads as itself.
+	if ups, _ := s.RolloutJobUpdates(ctx, "r1"); len(ups) == 0 || ups[0].HostJob.HostID != "h1" || string(ups[0].HostJob.Result) != `{"status":"ok"}` {
+		t.Fatalf("RolloutJobUpdates = %+v, want h1's result first", ups)
+	}
 	if _, _, err := s.SaveRolloutStep(ctx, "r1", RolloutStep{Version: 3, State: []byte(`{}`), Status: "running", At: t0.Add(7 * time.Minute),
 		Seen: map[string]int{"r1/test/h1/a": 2, "r1/test/h2/a": 1, "r1/test/h2/p": 1}}); err != nil {
 		t.Fatal(err)
@@ -137,11 +141,18 @@ func testRollouts(t *testing.T, s Store) {
 	if got := updates(); len(got) != 0 {
 		t.Fatalf("RolloutJobUpdates after seeing = %v, want none", got)
 	}
-	if _, err := s.CompleteJob(ctx, "ro-h2-a", "h2", "failed", []byte(`{"status":"failed"}`), t0.Add(8*time.Minute)); err != nil {
+	if _, err := s.CompleteJob(ctx, "ro-h2-a", "h2", "failed", []byte(`{"status":"failed","log":"long"}`), []byte(`{"error":"short"}`), t0.Add(8*time.Minute)); err != nil {
 		t.Fatal(err)
 	}
 	if got, want := updates(), map[string]int{"r1/test/h2/a done": 2}; !maps.Equal(got, want) {
 		t.Fatalf("RolloutJobUpdates after a result = %v, want %v", got, want)
+	}
+	// The engine reads a result's summary; everything else, the result.
+	if ups, err := s.RolloutJobUpdates(ctx, "r1"); err != nil || len(ups) != 1 || string(ups[0].HostJob.Result) != `{"error":"short"}` {
+		t.Fatalf("RolloutJobUpdates = %+v, %v; want the summary as the result", ups, err)
+	}
+	if _, hjs, err := s.Job(ctx, "ro-h2-a"); err != nil || len(hjs) != 1 || string(hjs[0].Result) != `{"status":"failed","log":"long"}` {
+		t.Fatalf("Job = %+v, %v; want the whole result", hjs, err)
 	}
 	// A step that read less (news 1) does not hide the result.
 	if _, _, err := s.SaveRolloutStep(ctx, "r1", RolloutStep{Version: 4, State: []byte(`{}`), Status: "running", At: t0.Add(8 * time.Minute),

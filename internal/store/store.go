@@ -223,10 +223,12 @@ type Store interface {
 	// queued at or after since (by the queueing server's clock), each
 	// host once.
 	QueuedSince(ctx context.Context, since time.Time) ([]string, error)
-	// CompleteJob stores the result of (jobID, hostID) once. A repeated
-	// report returns first=false and changes nothing. A pair that does not
-	// exist is ErrNotFound, one never leased (still queued) ErrConflict.
-	CompleteJob(ctx context.Context, jobID, hostID, status string, result []byte, at time.Time) (first bool, err error)
+	// CompleteJob stores the result of (jobID, hostID) once, with the
+	// caller's summary of it (nil for none), which RolloutJobUpdates
+	// returns instead of the result. A repeated report returns first=false
+	// and changes nothing. A pair that does not exist is ErrNotFound, one
+	// never leased (still queued) ErrConflict.
+	CompleteJob(ctx context.Context, jobID, hostID, status string, result, summary []byte, at time.Time) (first bool, err error)
 
 	// Policies. PutPolicy creates p.Name or replaces its source and
 	// priority, counting the version up and recording p.UpdatedAt and
