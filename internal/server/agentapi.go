@@ -148,8 +148,9 @@ func (s *Server) holdCheckIn(r *http.Request, host string, hw *holdWait, wait ti
 			return nil, drained, nil
 		}
 		// A ring's start wakes thousands of check-ins at once: they lease
-		// a few at a time, so that results and steps are not queued
-		// behind all their writes (SQLite has one writer).
+		// leasingAtOnce at a time, so that the step's own writes, and the
+		// first results, are not queued behind all of them (SQLite has
+		// one writer; its group commit takes leases first).
 		if ok, drained := until(nil, s.holds.leasing); !ok {
 			return nil, drained, nil
 		}

@@ -75,6 +75,16 @@ func TestSummaryReadsAsResult(t *testing.T) {
 		}
 	}
 
+	// A stored result that is not a job result (no agent sends one: the
+	// server decodes each strictly) has no summary; the step reads it, and
+	// fails the host for it.
+	for _, body := range []string{`"text"`, `[]`, `{`, `{"error":7}`} {
+		if sum := summary([]byte(body)); sum != nil {
+			t.Errorf("summary of %s = %s, want none", body, sum)
+		}
+		sameEvents(t, "ok", []byte(body))
+	}
+
 	// A real-sized result: 91 packages and a log.
 	var ir api.InstallResult
 	for j := range 91 {

@@ -3,12 +3,13 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"slices"
 	"sync"
 	"time"
 )
 
-// Group commit. The writes of every agent request (a check-in's
+// Group commit (SQLite). The writes of every agent request (a check-in's
 // last_seen, a lease, a job result) are a few rows each, and on SQLite
 // their cost is mostly the transaction around them: taking the one write
 // lock and writing the same few B-tree pages to the WAL again for every
@@ -17,18 +18,27 @@ import (
 // batch: each caller still returns once its write is committed (or
 // failed), as before, and a lone caller waits for no one.
 //
-// A batch that fails is rolled back and each of its writes run again in
-// a transaction of its own, so that one bad write fails its caller only.
-// A write is therefore a function that may run twice, the first time in
-// a transaction rolled back: it sets its results from scratch each run.
+// When a write's function fails, the batch is rolled back and each of
+// its other writes run again in a transaction of its own, so that one bad
+// write fails its caller only. A write is therefore a function that may
+// run twice, the first time in a transaction rolled back: it sets its
+// results from scratch each run. A batch that fails to begin or to commit
+// fails every write in it (a commit that failed may have committed: its
+// writes are not run again).
+//
+// PostgreSQL has many writers, and there a batch would only add waits:
+// one write waiting on a row lock would hold up every agent's, and a
+// batch locking rows of many jobs in arrival order can deadlock with a
+// rollout step locking them in key order. Each write runs in its own
+// transaction there, as before.
 
 // groupMax bounds the writes of one batch, so that one transaction does
-// not hold the write lock (SQLite) for long.
+// not hold the write lock for long.
 const groupMax = 256
 
-// groupTimeout bounds a batch's transaction. A write's own context is
-// checked before it runs, not during: cancelling one caller's statement
-// would abort the others' transaction.
+// groupTimeout bounds a batch's transaction, and each write run again
+// alone. A write's own context is checked before it runs, not during:
+// cancelling one caller's statement would abort the others' transaction.
 const groupTimeout = 30 * time.Second
 
 type group struct {
@@ -47,12 +57,20 @@ type groupWrite struct {
 	fn   func(ctx context.Context, tx *sql.Tx) error
 	err  error
 	done chan struct{}
+	// taken is set (under group.mu) when a batch takes the write, gone
+	// when its caller stopped waiting before that: a batch skips it.
+	taken, gone bool
 }
 
 // grouped runs fn in a transaction shared with the other writes queued
-// meanwhile and returns once that transaction is committed or fn failed.
-// A lease goes first.
+// meanwhile (SQLite; in one of its own on PostgreSQL) and returns once
+// that transaction is committed or fn failed. A lease goes first. A
+// caller whose context ends before a batch takes its write returns at
+// once, its write not run.
 func (s *sqlStore) grouped(ctx context.Context, lease bool, fn func(ctx context.Context, tx *sql.Tx) error) error {
+	if s.d.name != "sqlite" {
+		return s.inTx(ctx, func(tx *sql.Tx) error { return fn(ctx, tx) })
+	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -69,7 +87,19 @@ func (s *sqlStore) grouped(ctx context.Context, lease bool, fn func(ctx context.
 		go s.commitGroups()
 	}
 	g.mu.Unlock()
-	<-w.done // a batch is bounded by groupTimeout
+	select {
+	case <-w.done:
+		return w.err
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	if !w.taken {
+		w.gone = true
+		g.mu.Unlock()
+		return ctx.Err()
+	}
+	g.mu.Unlock()
+	<-w.done // its batch runs it: bounded by groupTimeout
 	return w.err
 }
 
@@ -91,49 +121,65 @@ func (s *sqlStore) commitGroups() {
 	}
 }
 
-// take takes up to n writes from the head of q.
+// take takes up to n writes from the head of q whose callers still wait,
+// marking them taken (under group.mu). A write whose caller's context has
+// ended is dropped: its caller returns the context's error.
 func take(q *[]*groupWrite, n int) []*groupWrite {
-	n = min(n, len(*q))
-	out := slices.Clone((*q)[:n])
-	*q = (*q)[n:]
+	var out []*groupWrite
+	i := 0
+	for ; i < len(*q) && len(out) < n; i++ {
+		if w := (*q)[i]; !w.gone && w.ctx.Err() == nil {
+			w.taken = true
+			out = append(out, w)
+		}
+	}
+	*q = slices.Clone((*q)[i:]) // a fresh array: let the taken go
 	if len(*q) == 0 {
-		*q = nil // let the backing array go
+		*q = nil
 	}
 	return out
 }
 
+// errWrite marks the error of a write's own function in a batch.
+type errWrite struct{ err error }
+
+func (e errWrite) Error() string { return e.err.Error() }
+
 func (s *sqlStore) commitGroup(batch []*groupWrite) {
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
 	defer cancel()
-	var live []*groupWrite
-	for _, w := range batch {
-		if w.err = w.ctx.Err(); w.err != nil {
-			close(w.done) // its caller is gone: not written
-			continue
-		}
-		live = append(live, w)
-	}
-	if len(live) == 0 {
-		return
-	}
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, w := range live {
+		for _, w := range batch {
 			if err := w.fn(ctx, tx); err != nil {
-				return err
+				return errWrite{err}
 			}
 		}
 		return nil
 	})
-	if err != nil && len(live) > 1 {
-		// Each alone, so that the write that failed fails its caller only.
-		for _, w := range live {
-			w.err = s.inTx(ctx, func(tx *sql.Tx) error { return w.fn(ctx, tx) })
+	var we errWrite
+	if !errors.As(err, &we) || len(batch) == 1 {
+		if errors.As(err, &we) {
+			err = we.err
+		}
+		for _, w := range batch {
+			w.err = err
 			close(w.done)
 		}
 		return
 	}
-	for _, w := range live {
-		w.err = err
+	// A write failed: each alone, so that it fails its caller only.
+	for _, w := range batch {
+		w.err = w.ctx.Err() // its caller gone: not run
+		if w.err == nil {
+			w.err = s.runAlone(w)
+		}
 		close(w.done)
 	}
+}
+
+// runAlone runs w in a transaction of its own.
+func (s *sqlStore) runAlone(w *groupWrite) error {
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	defer cancel()
+	return s.inTx(ctx, func(tx *sql.Tx) error { return w.fn(ctx, tx) })
 }

@@ -10,10 +10,11 @@ import (
 	"time"
 )
 
-// testGroupCommit checks that writes queued while a batch runs are
-// committed together, a lease first, that a write that fails fails its
-// caller only (and is not committed), and that a write whose caller is
-// gone is not run.
+// testGroupCommit checks, on SQLite, that writes queued while a batch
+// runs are committed together, a lease first, that a write that fails
+// fails its caller only (and is not committed), and that a write whose
+// caller is gone is not run. On PostgreSQL it checks that writes are not
+// grouped: one held does not hold up another.
 func testGroupCommit(t *testing.T, s Store) {
 	ss := s.(*sqlStore)
 	const n = 40
@@ -23,6 +24,28 @@ func testGroupCommit(t *testing.T, s Store) {
 	seen, err := ss.prepared(ctx, ss.db, "UPDATE hosts SET last_seen = ? WHERE id = ?")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ss.d.name != "sqlite" {
+		release, held := make(chan struct{}), make(chan struct{})
+		first := make(chan error)
+		go func() {
+			first <- ss.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+				close(held)
+				<-release
+				_, err := txExec(ctx, tx, seen, ms(t0), "h0")
+				return err
+			})
+		}()
+		<-held
+		err := ss.grouped(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := txExec(ctx, tx, seen, ms(t0), "h1")
+			return err
+		})
+		close(release)
+		if err := errors.Join(err, <-first); err != nil {
+			t.Fatal(err)
+		}
+		return
 	}
 	var (
 		mu    sync.Mutex
@@ -58,6 +81,7 @@ func testGroupCommit(t *testing.T, s Store) {
 	}()
 	<-held
 	gone, cancel := context.WithCancel(ctx)
+	goneBack := make(chan struct{})
 	var wg sync.WaitGroup
 	errs := make([]error, n)
 	// Queued in order behind the held batch: the write of a gone caller
@@ -72,6 +96,9 @@ func testGroupCommit(t *testing.T, s Store) {
 				c = gone
 			}
 			errs[i] = ss.grouped(c, i == leaseAt, write(fmt.Sprint("h", i), i == failAt))
+			if i == goneAt {
+				close(goneBack)
+			}
 		}()
 		for deadline := time.Now().Add(10 * time.Second); ; {
 			ss.group.mu.Lock()
@@ -86,7 +113,14 @@ func testGroupCommit(t *testing.T, s Store) {
 			time.Sleep(100 * time.Microsecond)
 		}
 	}
+	// A caller whose context ends returns at once, while the batch ahead
+	// still holds the writer.
 	cancel()
+	select {
+	case <-goneBack:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write's caller gone did not return while queued")
+	}
 	close(release)
 	if err := <-firstDone; err != nil {
 		t.Fatal(err)

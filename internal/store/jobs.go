@@ -188,7 +188,9 @@ func (s *sqlStore) lease(ctx context.Context, hostID string, now time.Time, leas
 	}
 	var active *sql.Stmt
 	if ifActive {
-		if active, err = s.prepared(ctx, s.db, "SELECT revoked_at FROM hosts WHERE id = ?"); err != nil {
+		// (Locked until the lease commits: a revocation waits for it, or
+		// the lease for the revocation.)
+		if active, err = s.prepared(ctx, s.db, "SELECT revoked_at FROM hosts WHERE id = ?"+s.d.forShare); err != nil {
 			return nil, false, fmt.Errorf("store: lease jobs of host %s: %w", hostID, err)
 		}
 	}

@@ -55,6 +55,9 @@ type dialect struct {
 	// skipLocked is appended to the SELECT that picks jobs to lease, so
 	// concurrent leases pass over each other's rows instead of waiting.
 	skipLocked string
+	// forShare is appended to a SELECT whose rows must not change before
+	// its transaction ends (SQLite: its single writer sees to that).
+	forShare string
 	// migrateLock is run first in every migration transaction so that
 	// replicas starting at once apply each migration once.
 	migrateLock string
@@ -71,6 +74,7 @@ var (
 		dollar:      true,
 		forUpdate:   " FOR UPDATE",
 		skipLocked:  " FOR UPDATE SKIP LOCKED",
+		forShare:    " FOR SHARE",
 		migrateLock: "SELECT pg_advisory_xact_lock(7031746133817331822)", // a key of our own
 		sizeQuery:   "SELECT pg_database_size(current_database())",
 	}

@@ -216,8 +216,9 @@ type Store interface {
 	// until now+lease and counting the attempt.
 	LeaseJobs(ctx context.Context, hostID string, now time.Time, lease time.Duration, max int) ([]HostJob, error)
 	// LeaseWoken is LeaseJobs for a held check-in woken by a job queued
-	// for its host: it leases nothing (revoked) when the host was revoked,
-	// which it reads in the lease's transaction.
+	// for its host: it leases nothing (revoked) when the host was revoked
+	// or is unknown, which it reads in the lease's transaction (holding
+	// the host's row until it commits).
 	LeaseWoken(ctx context.Context, hostID string, now time.Time, lease time.Duration, max int) (jobs []HostJob, revoked bool, err error)
 	// QueuedSince returns the hosts of jobs still queued that were
 	// queued at or after since (by the queueing server's clock), each
