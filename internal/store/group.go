@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"slices"
 	"sync"
 	"time"
 )
@@ -133,9 +132,10 @@ func take(q *[]*groupWrite, n int) []*groupWrite {
 			out = append(out, w)
 		}
 	}
-	*q = slices.Clone((*q)[i:]) // a fresh array: let the taken go
+	clear((*q)[:i]) // let the taken go
+	*q = (*q)[i:]
 	if len(*q) == 0 {
-		*q = nil
+		*q = nil // and the array
 	}
 	return out
 }

@@ -36,20 +36,6 @@ func (s *sqlStore) prepared(ctx context.Context, db *sql.DB, query string) (*sql
 	return st, nil
 }
 
-// execHot is exec with query prepared once: for a fixed query of a hot
-// path.
-func (s *sqlStore) execHot(ctx context.Context, query string, args ...any) (int64, error) {
-	st, err := s.prepared(ctx, s.db, query)
-	if err != nil {
-		return 0, err
-	}
-	res, err := st.ExecContext(ctx, args...)
-	if err != nil {
-		return 0, err
-	}
-	return res.RowsAffected()
-}
-
 // txExec runs st, prepared on db, in tx. (Preparing takes a connection
 // of db, so it is done before: on SQLite tx holds db's only one.)
 func txExec(ctx context.Context, tx *sql.Tx, st *sql.Stmt, args ...any) (int64, error) {
