@@ -28,8 +28,8 @@ import (
 // PostgreSQL has many writers, and there a batch would only add waits:
 // one write waiting on a row lock would hold up every agent's, and a
 // batch locking rows of many jobs in arrival order can deadlock with a
-// rollout step locking them in key order. Each write runs in its own
-// transaction there, as before.
+// rollout step locking them in key order. Each write runs on its own
+// there, as before (groupedExec: one statement; grouped: a transaction).
 
 // groupMax bounds the writes of one batch, so that one transaction does
 // not hold the write lock for long.
@@ -100,6 +100,25 @@ func (s *sqlStore) grouped(ctx context.Context, lease bool, fn func(ctx context.
 	g.mu.Unlock()
 	<-w.done // its batch runs it: bounded by groupTimeout
 	return w.err
+}
+
+// groupedExec runs st, a one-statement write prepared on db (before: see
+// txExec), grouped on SQLite and on its own, without a transaction
+// around it, on PostgreSQL. It returns the rows changed.
+func (s *sqlStore) groupedExec(ctx context.Context, st *sql.Stmt, args ...any) (int64, error) {
+	if s.d.name != "sqlite" {
+		res, err := st.ExecContext(ctx, args...)
+		if err != nil {
+			return 0, err
+		}
+		return res.RowsAffected()
+	}
+	var n int64
+	err := s.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) (err error) {
+		n, err = txExec(ctx, tx, st, args...)
+		return err
+	})
+	return n, err
 }
 
 // commitGroups commits the queued writes a batch at a time until none is

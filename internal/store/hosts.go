@@ -99,22 +99,15 @@ func (s *sqlStore) RevokeHost(ctx context.Context, id string, at time.Time) erro
 // primary key, the server's hottest statement, committed with the other
 // check-ins of the moment (group.go).
 func (s *sqlStore) CheckIn(ctx context.Context, c CheckIn) error {
-	seen, err := s.prepared(ctx, s.db, "UPDATE hosts SET last_seen = ? WHERE id = ?")
+	query, args := "UPDATE hosts SET last_seen = ? WHERE id = ?", []any{ms(c.At), c.HostID}
+	if c.Facts != nil {
+		query, args = "UPDATE hosts SET last_seen = ?, facts = ? WHERE id = ?", []any{ms(c.At), string(c.Facts), c.HostID}
+	}
+	st, err := s.prepared(ctx, s.db, query)
 	if err != nil {
 		return fmt.Errorf("store: check in host %s: %w", c.HostID, err)
 	}
-	var n int64
-	err = s.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) (err error) {
-		if c.Facts == nil {
-			n, err = txExec(ctx, tx, seen, ms(c.At), c.HostID)
-			return err
-		}
-		res, err := tx.ExecContext(ctx, s.q("UPDATE hosts SET last_seen = ?, facts = ? WHERE id = ?"), ms(c.At), string(c.Facts), c.HostID)
-		if err == nil {
-			n, err = res.RowsAffected()
-		}
-		return err
-	})
+	n, err := s.groupedExec(ctx, st, args...)
 	if err != nil {
 		return fmt.Errorf("store: check in host %s: %w", c.HostID, err)
 	}

@@ -292,11 +292,7 @@ func (s *sqlStore) CompleteJob(ctx context.Context, jobID, hostID, status string
 	if err != nil {
 		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)
 	}
-	var n int64
-	err = s.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) (err error) {
-		n, err = txExec(ctx, tx, st, status, jsonText(result), jsonText(summary), ms(at), jobID, hostID)
-		return err
-	})
+	n, err := s.groupedExec(ctx, st, status, jsonText(result), jsonText(summary), ms(at), jobID, hostID)
 	if err != nil {
 		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)
 	}
