@@ -1,10 +1,12 @@
 package server
 
 import (
+	"bytes"
 	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"regexp"
@@ -207,6 +209,14 @@ func (s *Server) putInventory(w http.ResponseWriter, r *http.Request, h store.Ho
 }
 
 func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host) {
+	// The body is stored as it came once it decodes strictly: encoding the
+	// decoded result again (what agents send: they encode this type) was
+	// a twentieth of the server's time in a rollout of 100,000 hosts.
+	var raw bytes.Buffer
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.TeeReader(r.Body, &raw), r.Body}
 	var res api.JobResult
 	if !decodeBody(w, r, api.MaxBody, &res) {
 		return
@@ -215,7 +225,7 @@ func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host)
 		httpError(w, http.StatusBadRequest, "status %q: want ok or failed", res.Status)
 		return
 	}
-	body, _ := json.Marshal(res)
+	body := bytes.TrimSpace(raw.Bytes())
 	first, err := s.store.CompleteJob(r.Context(), r.PathValue("job"), h.ID, res.Status, body, summary(body), s.cfg.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		httpError(w, http.StatusNotFound, "no job %s for this host", r.PathValue("job"))

@@ -83,6 +83,9 @@ type Server struct {
 	// rolloutStates keeps the state of each rollout this process last
 	// loaded or saved, by stored version (rollouts.go).
 	rolloutStates sync.Map // rollout ID → *cachedRollout
+	// jobRollouts are the rollouts of the jobs answered lately
+	// (rollouts.go).
+	jobRollouts jobRollouts
 	// holds are the held check-ins (holds.go).
 	holds *holds
 }
