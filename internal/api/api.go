@@ -250,7 +250,11 @@ func Decode(r io.Reader, limit int64, v any) error {
 		}
 		return fmt.Errorf("bad JSON: %w", err)
 	}
-	if dec.More() {
+	// (dec.More would take a stray '}' or ']' for the end.)
+	if _, err := dec.Token(); err != io.EOF {
+		if lr.N <= 0 {
+			return fmt.Errorf("body larger than %d bytes", limit)
+		}
 		return errors.New("bad JSON: data after the value")
 	}
 	if _, err := io.Copy(io.Discard, lr); err == nil && lr.N <= 0 {

@@ -16,6 +16,10 @@ func TestDecode(t *testing.T) {
 		{`{"native_arch":`, "bad JSON"},
 		{`{"native_arch":"amd64","x":1}`, "unknown field"},
 		{`{} {}`, "after the value"},
+		{`{}}`, "after the value"},
+		{`{}]x`, "after the value"},
+		{`{} ,`, "after the value"},
+		{"{}\n\t ", ""},
 		{`{"native_arch":"` + strings.Repeat("a", 200) + `"}`, "larger than 100"},
 		{`[]`, "bad JSON"},
 	}

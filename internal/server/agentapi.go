@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/store"
@@ -226,6 +227,10 @@ func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host)
 		return
 	}
 	body := bytes.TrimSpace(raw.Bytes())
+	if !utf8.Valid(body) { // (PostgreSQL's text would refuse it)
+		httpError(w, http.StatusBadRequest, "result: not valid UTF-8")
+		return
+	}
 	first, err := s.store.CompleteJob(r.Context(), r.PathValue("job"), h.ID, res.Status, body, summary(body), s.cfg.Now())
 	if errors.Is(err, store.ErrNotFound) {
 		httpError(w, http.StatusNotFound, "no job %s for this host", r.PathValue("job"))

@@ -329,6 +329,8 @@ func tBadRequests(t *testing.T, e *env) {
 		{"enroll bad machine-id", "POST", "/api/v1/enroll", "", "application/json", []byte(`{"token":"ple_a_b","facts":{"machine_id":"x"}}`), 400, "machine_id"},
 		{"job result for another host's job", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok"}`), 404, "no job"},
 		{"job result bad status", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"maybe"}`), 400, "status"},
+		{"job result not UTF-8", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte("{\"status\":\"ok\",\"error\":\"\xff\"}"), 400, "UTF-8"},
+		{"job result stray brace", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok"}}`), 400, "after the value"},
 		{"token bad expiry", "POST", "/api/v1/tokens", e.admin, "application/json", []byte(`{"expires_in":"soon"}`), 400, "expires_in"},
 		{"job of unknown kind", "POST", "/api/v1/jobs", e.admin, "application/json", []byte(`{"kind":"format-disk"}`), 400, "unknown job kind"},
 		{"job with bad params", "POST", "/api/v1/jobs", e.admin, "application/json", []byte(`{"kind":"install","params":{"packages":[{"package":"jq","version":"-1"}]}}`), 400, "install params"},
