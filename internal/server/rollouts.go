@@ -702,12 +702,13 @@ func (s *Server) StepRollouts(ctx context.Context) error {
 // stored. Errors are logged: the result is stored, and the next tick
 // applies it.
 func (s *Server) rolloutResult(ctx context.Context, jobID, hostID string) {
-	id, kind, ok := s.jobRollouts.get(jobID)
+	ro, ok := s.jobRollouts.Get(jobID)
+	id, kind := ro[0], ro[1]
 	var err error
 	if !ok {
 		id, kind, err = s.store.RolloutOfJob(ctx, jobID, hostID)
 		if err == nil {
-			s.jobRollouts.put(jobID, id, kind)
+			s.jobRollouts.Put(jobID, [2]string{id, kind})
 		}
 	}
 	if errors.Is(err, store.ErrNotFound) {
@@ -722,36 +723,6 @@ func (s *Server) rolloutResult(ctx context.Context, jobID, hostID string) {
 	if err != nil {
 		s.log.Warn("rollout step after a job result", "job", jobID, "err", err)
 	}
-}
-
-// jobRollouts remembers the rollout and kind of rollout jobs by job ID. A
-// job ID names one rollout's job (rolloutJobID and sharedJobID hash the
-// rollout in), which the hosts of a ring share: their results find it
-// once instead of once each. A host's result reaches rolloutResult only
-// once stored for a host the job was queued for, so the host need not be
-// checked again.
-type jobRollouts struct {
-	mu sync.Mutex
-	m  map[string][2]string // job ID → rollout ID, kind
-}
-
-// maxJobRollouts bounds jobRollouts; when full, it starts afresh.
-const maxJobRollouts = 4096
-
-func (c *jobRollouts) get(jobID string) (id, kind string, ok bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.m[jobID]
-	return v[0], v[1], ok
-}
-
-func (c *jobRollouts) put(jobID, id, kind string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil || len(c.m) >= maxJobRollouts {
-		c.m = map[string][2]string{}
-	}
-	c.m[jobID] = [2]string{id, kind}
 }
 
 // rolloutStepKinds are the job kinds whose results the engine waits for.

@@ -28,6 +28,7 @@ import (
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/central"
 	"github.com/patchloop/patchloop/internal/intel"
+	"github.com/patchloop/patchloop/internal/memo"
 	"github.com/patchloop/patchloop/internal/pki"
 	"github.com/patchloop/patchloop/internal/store"
 )
@@ -83,9 +84,13 @@ type Server struct {
 	// rolloutStates keeps the state of each rollout this process last
 	// loaded or saved, by stored version (rollouts.go).
 	rolloutStates sync.Map // rollout ID → *cachedRollout
-	// jobRollouts are the rollouts of the jobs answered lately
-	// (rollouts.go).
-	jobRollouts jobRollouts
+	// jobRollouts are the rollout IDs and kinds of the rollout jobs
+	// answered lately, by job ID (rolloutResult). A job ID names one
+	// rollout's job (rolloutJobID and sharedJobID hash the rollout in),
+	// which the hosts of a ring share: their results find it once. A
+	// result reaches rolloutResult only once stored for a host the job
+	// was queued for, so the host need not be checked again.
+	jobRollouts memo.Map[string, [2]string]
 	// holds are the held check-ins (holds.go).
 	holds *holds
 }

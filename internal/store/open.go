@@ -15,6 +15,8 @@ import (
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+
+	"github.com/patchloop/patchloop/internal/memo"
 )
 
 // Open opens the store named by dsn and brings its schema up to date.
@@ -94,8 +96,10 @@ type sqlStore struct {
 	rdb *sql.DB
 	// stmts are the prepared statements, by handle and query (stmts.go).
 	stmts sync.Map // stmtKey → *sql.Stmt
-	// specs are the kinds and params of jobs handed out lately.
-	specs jobSpecs
+	// specs are the kinds and params of jobs handed out lately (stmts.go):
+	// the install job of a rollout's ring is shared by every host with the
+	// same pins, and its params are read once instead of once per host.
+	specs memo.Map[string, jobSpec]
 	// group commits the hot small writes of concurrent callers together
 	// (group.go).
 	group group

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"sync"
 )
 
 // Prepared statements of the hot paths (every agent request): SQLite
@@ -71,26 +70,13 @@ type jobSpec struct {
 	params []byte
 }
 
-// jobSpecs remembers the specs of the jobs handed out lately: the install
-// job of a rollout's ring is shared by every host with the same pins,
-// and its params (the pins) are read once instead of once per host.
-type jobSpecs struct {
-	mu sync.Mutex
-	m  map[string]jobSpec
-}
-
-// maxJobSpecs bounds jobSpecs; when full, it starts afresh.
-const maxJobSpecs = 4096
-
 // jobSpec returns the kind and params of job id, read with tx if not
 // remembered.
 func (s *sqlStore) jobSpec(ctx context.Context, tx *sql.Tx, id string) (jobSpec, error) {
-	s.specs.mu.Lock()
-	sp, ok := s.specs.m[id]
-	s.specs.mu.Unlock()
-	if ok {
+	if sp, ok := s.specs.Get(id); ok {
 		return sp, nil
 	}
+	var sp jobSpec
 	var params sql.NullString
 	err := tx.QueryRowContext(ctx, s.q("SELECT kind, params FROM jobs WHERE id = ?"), id).Scan(&sp.kind, &params)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -100,11 +86,6 @@ func (s *sqlStore) jobSpec(ctx context.Context, tx *sql.Tx, id string) (jobSpec,
 		return sp, fmt.Errorf("store: job %s: %w", id, err)
 	}
 	sp.params = textBytes(params)
-	s.specs.mu.Lock()
-	if s.specs.m == nil || len(s.specs.m) >= maxJobSpecs {
-		s.specs.m = map[string]jobSpec{}
-	}
-	s.specs.m[id] = sp
-	s.specs.mu.Unlock()
+	s.specs.Put(id, sp)
 	return sp, nil
 }
