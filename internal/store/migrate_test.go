@@ -126,6 +126,27 @@ func runMigrateTests(t *testing.T, dsn, dialect string, rawDB func(t *testing.T)
 	}
 }
 
+// TestOpenSQLiteAtOnce opens new database files from several stores at
+// once, as processes started together do. SQLite answers a concurrent
+// switch to WAL mode with SQLITE_BUSY without waiting in busy_timeout (a
+// few rounds in a hundred with 4 stores), so openSQLite must try again.
+func TestOpenSQLiteAtOnce(t *testing.T) {
+	dir := t.TempDir()
+	for round := range 150 {
+		path := filepath.Join(dir, fmt.Sprint(round, ".db"))
+		errs := run(6, func(int) error {
+			s, err := openSQLite(ctx, path)
+			if err == nil {
+				err = s.Close()
+			}
+			return err
+		})
+		if err := errors.Join(errs...); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+	}
+}
+
 func TestSQLiteSettings(t *testing.T) {
 	s := openSQLiteT(t).(*sqlStore)
 	for _, c := range []struct {

@@ -14,7 +14,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
+	"modernc.org/sqlite"               // database/sql driver "sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/patchloop/patchloop/internal/memo"
 )
@@ -131,14 +132,14 @@ func openSQLite(ctx context.Context, path string) (*sqlStore, error) {
 	if strings.Contains(path, "?") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open sqlite %s: want a plain file path, without '?' or file:", path)
 	}
-	const common = "_busy_timeout=10000&_foreign_keys=1&_synchronous=NORMAL"
+	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=1&_synchronous=NORMAL", busyTimeout.Milliseconds())
 	memory := path == ":memory:"
 	if !memory {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
 	}
-	db, err := sql.Open("sqlite", path+"?"+common+"&_journal_mode=WAL&_txlock=immediate")
+	db, err := sql.Open("sqlite", path+"?"+common+"&_txlock=immediate")
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -154,6 +155,10 @@ func openSQLite(ctx context.Context, path string) (*sqlStore, error) {
 	if memory { // every connection would be a database of its own
 		return s, nil
 	}
+	if err := useWAL(ctx, db); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: WAL mode: %w", path, err)
+	}
 	rdb, err := sql.Open("sqlite", path+"?"+common+"&_query_only=1")
 	if err != nil {
 		db.Close()
@@ -163,6 +168,34 @@ func openSQLite(ctx context.Context, path string) (*sqlStore, error) {
 	rdb.SetMaxIdleConns(8)
 	s.rdb = rdb
 	return s, nil
+}
+
+// busyTimeout is how long a SQLite connection waits for another one's lock.
+const busyTimeout = 10 * time.Second
+
+// useWAL switches the database file to WAL mode, which lasts with the file.
+// When two processes (or stores) open the same new file at once, SQLite
+// answers one of them SQLITE_BUSY at once instead of waiting in
+// busy_timeout, so the switch is tried again for as long as busy_timeout
+// would have waited.
+func useWAL(ctx context.Context, db *sql.DB) error {
+	deadline := time.Now().Add(busyTimeout)
+	for wait := 2 * time.Millisecond; ; wait = min(2*wait, 100*time.Millisecond) {
+		var mode string
+		err := db.QueryRowContext(ctx, "PRAGMA journal_mode=WAL").Scan(&mode)
+		if err == nil && mode != "wal" {
+			err = fmt.Errorf("journal mode is %q", mode)
+		}
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqlite3.SQLITE_BUSY || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+	}
 }
 
 // Close closes the database handles.
