@@ -1,6 +1,7 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -120,7 +121,8 @@ type RolloutStore interface {
 	SaveRolloutStep(ctx context.Context, id string, step RolloutStep) (newVersion int, queued []string, err error)
 	// RolloutJobUpdates lists the rollout's jobs whose state (or whose
 	// host's) changed since a step last recorded it as seen. A result
-	// stored with a summary reads as its summary (HostJob.Result).
+	// stored with a summary reads as its summary (HostJob.Result). They
+	// come by host, then key.
 	RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJobUpdate, error)
 	// WithdrawRolloutJobs takes back the rollout's queued jobs with these
 	// keys that no agent ever got (never leased): their state becomes
@@ -363,13 +365,18 @@ func (s *sqlStore) rolloutPins(ctx context.Context, id string) ([]RolloutPins, e
 	return pins, rows.Err()
 }
 
-// RolloutJobUpdates implements RolloutStore.
+var updatesQuery = `SELECT ` + updateColumns + `, rj.news, h.revoked_at
+	FROM rollout_jobs rj JOIN host_jobs hj ON hj.job_id = rj.job_id AND hj.host_id = rj.host_id
+	JOIN hosts h ON h.id = rj.host_id
+	WHERE rj.rollout_id = ? AND rj.news > rj.seen`
+
+// RolloutJobUpdates implements RolloutStore. The rows are sorted here:
+// with an ORDER BY, SQLite reads them by the index in that order instead
+// of the partial index of the jobs with news, and so reads every job of
+// the rollout at every step (a tenth of the server's time in a rollout
+// of 100,000 hosts).
 func (s *sqlStore) RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJobUpdate, error) {
-	rows, err := s.rdb.QueryContext(ctx, s.q(`SELECT `+updateColumns+`, rj.news, h.revoked_at
-		FROM rollout_jobs rj JOIN host_jobs hj ON hj.job_id = rj.job_id AND hj.host_id = rj.host_id
-		JOIN hosts h ON h.id = rj.host_id
-		WHERE rj.rollout_id = ? AND rj.news > rj.seen
-		ORDER BY rj.host_id, rj.key`), id)
+	rows, err := s.rdb.QueryContext(ctx, s.q(updatesQuery), id)
 	if err != nil {
 		return nil, fmt.Errorf("store: job updates of rollout %s: %w", id, err)
 	}
@@ -390,6 +397,9 @@ func (s *sqlStore) RolloutJobUpdates(ctx context.Context, id string) ([]RolloutJ
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: job updates of rollout %s: %w", id, err)
 	}
+	slices.SortFunc(out, func(a, b RolloutJobUpdate) int {
+		return cmp.Or(strings.Compare(a.HostJob.HostID, b.HostJob.HostID), strings.Compare(a.Key, b.Key))
+	})
 	return out, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +17,73 @@ func TestRolloutsPostgres(t *testing.T) { testRollouts(t, openPostgresT(t)) }
 func TestRolloutStepsRaceSQLite(t *testing.T) { testRolloutStepsRace(t, openSQLiteT(t)) }
 func TestRolloutStepsRacePostgres(t *testing.T) {
 	testRolloutStepsRace(t, openPostgresT(t))
+}
+
+func TestRolloutUpdatesOrderSQLite(t *testing.T)   { testRolloutUpdatesOrder(t, openSQLiteT(t)) }
+func TestRolloutUpdatesOrderPostgres(t *testing.T) { testRolloutUpdatesOrder(t, openPostgresT(t)) }
+
+// testRolloutUpdatesOrder checks that the jobs with news come by host,
+// then key, whatever the order they were queued in.
+func testRolloutUpdatesOrder(t *testing.T, s Store) {
+	ids := []string{"h3", "h1", "h2"}
+	var hosts []RolloutHost
+	for i, h := range ids {
+		enrollHost(t, s, h, h, nil)
+		hosts = append(hosts, RolloutHost{Idx: i, HostID: h, Pins: "p1", Phase: "pending", State: []byte(`{}`)})
+	}
+	r := Rollout{ID: "r1", Name: "order", Spec: []byte(`{}`), PatchSet: []byte(`{}`), SetHash: "ab",
+		State: []byte(`{}`), Status: "running", CreatedAt: t0, CreatedBy: "alice"}
+	if err := s.CreateRollout(ctx, r, hosts, []RolloutPins{{Hash: "p1", Pins: []byte(`[]`)}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []RolloutJob
+	for _, h := range ids {
+		jobs = append(jobs, rolloutJob("r1/test/"+h+"/b", h), rolloutJob("r1/test/"+h+"/a", h))
+	}
+	if _, err := s.QueueRolloutJobs(ctx, "r1", jobs, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range ids {
+		if _, err := s.LeaseJobs(ctx, h, t0, time.Minute, 10); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ups, err := s.RolloutJobUpdates(ctx, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, u := range ups {
+		got = append(got, u.Key)
+	}
+	want := []string{"r1/test/h1/a", "r1/test/h1/b", "r1/test/h2/a", "r1/test/h2/b", "r1/test/h3/a", "r1/test/h3/b"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("RolloutJobUpdates = %v, want %v", got, want)
+	}
+}
+
+// TestRolloutUpdatesPlan checks that SQLite finds the jobs with news by
+// their partial index, not by reading every job of the rollout (what it
+// did when the query asked for an order).
+func TestRolloutUpdatesPlan(t *testing.T) {
+	s := openSQLiteT(t).(*sqlStore)
+	rows, err := s.rdb.Query("EXPLAIN QUERY PLAN "+updatesQuery, "r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, notused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &notused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if len(plan) == 0 || !strings.Contains(plan[0], "rollout_jobs_news") {
+		t.Errorf("query plan %q: want the jobs read first by the index rollout_jobs_news", plan)
+	}
 }
 
 func rolloutJob(key, host string) RolloutJob {
