@@ -218,7 +218,7 @@ func (m *simulation) check(before, s State, evs []Event, acts []Action) {
 			t.Fatalf("%s: %s dispatched twice", id, a.Key)
 		}
 		m.keys[a.Key] = true
-		h := &s.Hosts[s.host(a.Host)]
+		h := s.Hosts[s.host(a.Host)]
 		if a.Key != Key(id, s.Spec.Rings[h.Ring].Name, h.ID, JobKind(a.Kind)) {
 			t.Fatalf("%s: key %s", id, a.Key)
 		}
@@ -248,7 +248,7 @@ func (m *simulation) check(before, s State, evs []Event, acts []Action) {
 	for r := range s.Rings {
 		inflight := 0
 		for i := range s.Hosts {
-			h := &s.Hosts[i]
+			h := s.Hosts[i]
 			if h.Ring == r && h.Phase.inFlight() {
 				inflight++
 			}

@@ -242,13 +242,13 @@ func New(spec Spec, hosts []Host, now time.Time) (State, error) {
 			continue
 		}
 		group := slices.IndexFunc(spec.Groups, func(g WindowGroup) bool { return g.Hosts.Matches(h.Labels) })
-		hs := HostState{ID: h.ID, Ring: ring, Group: group, Pins: h.Pins, Phase: PhasePending}
+		hs := &HostState{ID: h.ID, Ring: ring, Group: group, Pins: h.Pins, Phase: PhasePending}
 		if len(h.Pins) == 0 {
 			hs.Phase, hs.Note = PhaseSkipped, "nothing to install"
 		}
 		s.Hosts = append(s.Hosts, hs)
 	}
-	slices.SortFunc(s.Hosts, func(a, b HostState) int { return cmp.Or(cmp.Compare(a.Ring, b.Ring), cmp.Compare(a.ID, b.ID)) })
+	slices.SortFunc(s.Hosts, func(a, b *HostState) int { return cmp.Or(cmp.Compare(a.Ring, b.Ring), cmp.Compare(a.ID, b.ID)) })
 	slices.Sort(s.Unassigned)
 	for i := range s.Rings {
 		s.Rings[i].Hosts = countRing(s.Hosts, i)
@@ -257,7 +257,7 @@ func New(spec Spec, hosts []Host, now time.Time) (State, error) {
 	return s, nil
 }
 
-func countRing(hosts []HostState, ring int) int {
+func countRing(hosts []*HostState, ring int) int {
 	n := 0
 	for i := range hosts {
 		if hosts[i].Ring == ring {

@@ -197,13 +197,15 @@ type Audit struct {
 // State is everything the server must persist about a rollout. It is
 // JSON-serialisable and Step is a pure function of it.
 type State struct {
-	Spec       Spec        `json:"spec"`
-	Status     Status      `json:"status"`
-	Created    time.Time   `json:"created"`
-	Ring       int         `json:"ring"` // the current ring
-	Rings      []RingState `json:"rings"`
-	Hosts      []HostState `json:"hosts,omitempty"` // by ring, then id
-	Unassigned []string    `json:"unassigned,omitempty"`
+	Spec    Spec        `json:"spec"`
+	Status  Status      `json:"status"`
+	Created time.Time   `json:"created"`
+	Ring    int         `json:"ring"` // the current ring
+	Rings   []RingState `json:"rings"`
+	// Hosts are by ring, then id. States share the hosts that did not
+	// change between them: Step copies a host before it changes it (own).
+	Hosts      []*HostState `json:"hosts,omitempty"`
+	Unassigned []string     `json:"unassigned,omitempty"`
 	// Reason says why the rollout is halted, cancelled or paused.
 	Reason string `json:"reason,omitempty"`
 	// Commands are the IDs of the operator commands applied, so that a
@@ -214,6 +216,9 @@ type State struct {
 	Audit []Audit `json:"audit,omitempty"`
 
 	index map[string]int // host ID → place in Hosts, built by host
+	// owned are the places of the hosts this state copied to change
+	// them (own), since it was cloned.
+	owned map[int]bool
 }
 
 func (s *State) audit(at time.Time, actor, what, ring, host, detail string) {
@@ -225,16 +230,31 @@ func (s *State) audit(at time.Time, actor, what, ring, host, detail string) {
 func (s State) clone() State {
 	c := s
 	c.Rings = slices.Clone(s.Rings)
-	// The hosts' jobs are shared, not copied (100,000 small copies a
-	// step): the step copies a host's jobs before it changes one
-	// (ownCurrent) and appends to a clipped slice (dispatchJob).
+	// The hosts are shared, not copied (100,000 copies a step): the step
+	// copies a host before it changes it (own), and its jobs before it
+	// changes one (ownCurrent); it appends to a clipped slice
+	// (dispatchJob).
 	c.Hosts = slices.Clone(s.Hosts)
+	c.owned = nil
 	c.Commands = maps.Clone(s.Commands)
 	if c.Commands == nil {
 		c.Commands = map[string]bool{}
 	}
 	c.Audit = slices.Clip(s.Audit)
 	return c
+}
+
+// own returns host i to be changed: a copy the first time since the
+// state was cloned, which replaces the shared one.
+func (s *State) own(i int) *HostState {
+	if !s.owned[i] {
+		if s.owned == nil {
+			s.owned = map[int]bool{}
+		}
+		h := *s.Hosts[i]
+		s.Hosts[i], s.owned[i] = &h, true
+	}
+	return s.Hosts[i]
 }
 
 // host finds a host by id (-1 when it is not in the rollout). Hosts keep
@@ -261,7 +281,7 @@ func (s *State) Idle() bool {
 	case StatusCompleted:
 		return true
 	case StatusHalted, StatusCancelled:
-		return !slices.ContainsFunc(s.Hosts, func(h HostState) bool { return h.Phase.Waits(s.Status) })
+		return !slices.ContainsFunc(s.Hosts, func(h *HostState) bool { return h.Phase.Waits(s.Status) })
 	}
 	return false
 }
@@ -276,7 +296,7 @@ func (p Phase) Waits(st Status) bool {
 // Lookup returns a copy of host id's state.
 func (s *State) Lookup(id string) (HostState, bool) {
 	if i := s.host(id); i >= 0 {
-		return s.Hosts[i], true
+		return *s.Hosts[i], true
 	}
 	return HostState{}, false
 }
@@ -291,11 +311,12 @@ func (h HostState) Current() (Job, bool) {
 
 // ChangedHosts lists the places of the hosts whose state differs between
 // a and b, two states of one rollout (b stepped from a). A state whose
-// hosts differ in number or order changed all of them.
+// hosts differ in number or order changed all of them. Hosts that b
+// shares with a are the same.
 func ChangedHosts(a, b State) []int {
 	var out []int
 	for i := range b.Hosts {
-		if i >= len(a.Hosts) || !a.Hosts[i].same(&b.Hosts[i]) {
+		if i >= len(a.Hosts) || a.Hosts[i] != b.Hosts[i] && !a.Hosts[i].same(b.Hosts[i]) {
 			out = append(out, i)
 		}
 	}
@@ -333,8 +354,7 @@ func Key(rollout, ring, host string, kind JobKind) string {
 // start; their keys make that idempotent.
 func Outstanding(s State) []Action {
 	var out []Action
-	for i := range s.Hosts {
-		h := &s.Hosts[i]
+	for _, h := range s.Hosts {
 		if j := h.current(); j != nil {
 			out = append(out, s.dispatch(h, j.Kind, j.Key))
 		}

@@ -37,6 +37,7 @@ func TestChangedHosts(t *testing.T) {
 	back := s4
 	back.Hosts = nil
 	for _, h := range s4.Hosts {
+		h := *h
 		h.Pins = nil
 		b, err := json.Marshal(h)
 		if err != nil {
@@ -47,7 +48,7 @@ func TestChangedHosts(t *testing.T) {
 			t.Fatal(err)
 		}
 		g.Pins = libc
-		back.Hosts = append(back.Hosts, g)
+		back.Hosts = append(back.Hosts, &g)
 	}
 	if got := ChangedHosts(s4, back); len(got) != 0 {
 		t.Fatalf("round trip changed %v", got)

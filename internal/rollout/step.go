@@ -39,6 +39,7 @@ func Step(state State, events []Event, now time.Time) (State, []Action) {
 		}
 	}
 	s.decide(now, &acts)
+	s.owned = nil // the next step starts from a clone
 	return s, acts
 }
 
@@ -119,10 +120,10 @@ func (s *State) result(e Event, at time.Time, acts *[]Action) {
 	if i < 0 {
 		return
 	}
-	h := &s.Hosts[i]
-	if j := h.current(); j == nil || j.Key != e.Key {
+	if j := s.Hosts[i].current(); j == nil || j.Key != e.Key {
 		return
 	}
+	h := s.own(i)
 	j := h.ownCurrent()
 	ring := s.Rings[h.Ring].Name
 	finish := func(result string, p Phase) {
@@ -254,11 +255,11 @@ func (s *State) timeouts(now time.Time) {
 	if limit <= 0 {
 		return
 	}
-	for i := range s.Hosts {
-		h := &s.Hosts[i]
+	for i, h := range s.Hosts {
 		if j := h.current(); j == nil || now.Sub(j.Dispatched) <= limit {
 			continue
 		}
+		h = s.own(i)
 		j := h.ownCurrent()
 		j.Result, j.Finished, j.Reason = "lost", now, fmt.Sprintf("no result after %s", limit)
 		h.Phase, h.Finished = PhaseLost, now
@@ -313,15 +314,15 @@ func (s *State) progress(now time.Time, acts *[]Action) bool {
 	installed := false
 	if rs.Done.IsZero() {
 		rs.Done = rs.Started
-		for i := range s.Hosts {
-			if h := &s.Hosts[i]; h.Ring == r && h.Finished.After(rs.Done) {
+		for _, h := range s.Hosts {
+			if h.Ring == r && h.Finished.After(rs.Done) {
 				rs.Done = h.Finished
 			}
 		}
 		s.audit(now, engine, "ring-done", rs.Name, "", fmt.Sprintf("%d hosts, %d failed", rs.Hosts, rs.Failed))
 	}
-	for i := range s.Hosts {
-		if h := &s.Hosts[i]; h.Ring == r && h.Phase == PhaseSucceeded {
+	for _, h := range s.Hosts {
+		if h.Ring == r && h.Phase == PhaseSucceeded {
 			installed = true
 		}
 	}
@@ -394,10 +395,9 @@ func (s *State) cachedWindowOK(c windowCache, h *HostState, now time.Time, est t
 func (s *State) reboots(now time.Time, acts *[]Action) {
 	c := windowCache{}
 	est := time.Duration(s.Spec.Options.RebootEstimate)
-	for i := range s.Hosts {
-		h := &s.Hosts[i]
+	for i, h := range s.Hosts {
 		if h.Phase == PhaseAwaitingReboot && s.cachedWindowOK(c, h, now, est) {
-			s.dispatchJob(h, JobReboot, now, acts)
+			s.dispatchJob(s.own(i), JobReboot, now, acts)
 		}
 	}
 }
@@ -417,14 +417,14 @@ func (s *State) installs(now time.Time, acts *[]Action) {
 	c := windowCache{}
 	est := time.Duration(s.Spec.Options.InstallEstimate)
 	wave := false
-	for i := range s.Hosts {
+	for i, h := range s.Hosts {
 		if inflight >= limit {
 			break
 		}
-		h := &s.Hosts[i]
 		if h.Ring != r || h.Phase != PhasePending || !s.cachedWindowOK(c, h, now, est) {
 			continue
 		}
+		h = s.own(i)
 		if !wave {
 			wave = true
 			rs.Waves++

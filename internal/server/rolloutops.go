@@ -222,7 +222,7 @@ func (s *Server) rolloutRollback(w http.ResponseWriter, r *http.Request) {
 // rollbackBlocked says why a host cannot be rolled back by hand ("" if
 // it can): its install must have run and kept a record, and it must not
 // be rolled back already.
-func rollbackBlocked(h rollout.HostState, install, manual store.RolloutJobRef) string {
+func rollbackBlocked(h *rollout.HostState, install, manual store.RolloutJobRef) string {
 	switch {
 	case manual.Key != "":
 		return "rolled back by hand already (job " + manual.HostJob.JobID + ", " + manual.HostJob.State + ")"

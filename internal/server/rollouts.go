@@ -158,9 +158,11 @@ func (s *Server) loadRollout(ctx context.Context, id string) (loadedRollout, err
 			l.refs[pinsKey{&list[0], len(list)}] = p.Hash
 		}
 	}
-	l.st.Hosts = make([]rollout.HostState, len(rows))
+	l.st.Hosts = make([]*rollout.HostState, len(rows))
+	states := make([]rollout.HostState, len(rows)) // one allocation
 	for i, row := range rows {
-		h := &l.st.Hosts[i]
+		h := &states[i]
+		l.st.Hosts[i] = h
 		list, ok := pins[row.Pins]
 		switch {
 		case row.Idx != i:
@@ -186,7 +188,7 @@ func hostRows(st rollout.State, idx []int, refs pinRefs) ([]store.RolloutHost, [
 	var lists []store.RolloutPins
 	seen := map[string]bool{"": true}
 	for _, i := range idx {
-		h := st.Hosts[i]
+		h := *st.Hosts[i]
 		ref := refs.ref(h.Pins)
 		if !seen[ref] {
 			seen[ref] = true
@@ -278,7 +280,7 @@ func withdrawKinds(st rollout.Status) []string {
 // lostJobs are the keys of the jobs the engine gave up on (time-out) of
 // these hosts, never seen handed out: to be taken back if still queued.
 // Rollbacks are never taken back.
-func lostJobs(hosts []rollout.HostState) []string {
+func lostJobs(hosts []*rollout.HostState) []string {
 	var keys []string
 	for _, h := range hosts {
 		if n := len(h.Jobs); h.Phase == rollout.PhaseLost && n > 0 {
