@@ -45,6 +45,7 @@ import (
 
 	"github.com/patchloop/patchloop/internal/agent"
 	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/memo"
 	"github.com/patchloop/patchloop/internal/pki"
 )
 
@@ -149,6 +150,7 @@ type gen struct {
 	newConns atomic.Int64
 	resumed  atomic.Int64
 	metrics  *http.Client
+	results  memo.Map[string, api.JobResult] // by job ID (rollout.go)
 }
 
 // Run runs the phases and returns their figures. A failed request is
