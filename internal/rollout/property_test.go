@@ -170,7 +170,7 @@ func (m *simulation) step(evs []Event) {
 	was, _ := json.Marshal(before)
 	s, acts := Step(before, evs, m.now)
 	m.check(before, s, evs, acts)
-	// Step shares unchanged hosts' jobs between the states (clone): it
+	// Step shares unchanged hosts between the states (clone, own): it
 	// must never change the state it was given.
 	if now, _ := json.Marshal(before); string(now) != string(was) {
 		t.Fatalf("%s: Step changed the state it stepped from", s.Spec.ID)

@@ -121,7 +121,10 @@ func TestIdle(t *testing.T) {
 	if s.Hosts[0].Phase != PhaseRebooting && s.Hosts[0].Phase != PhaseAwaitingReboot {
 		t.Fatalf("canary-01 %s", s.Hosts[0].Phase)
 	}
-	s.Hosts[0].Phase = PhaseAwaitingReboot // as when its window is closed
+	h := *s.Hosts[0] // states share their hosts: change a copy
+	h.Phase = PhaseAwaitingReboot // as when its window is closed
+	s.Hosts = slices.Clone(s.Hosts)
+	s.Hosts[0] = &h
 	c, _ := Step(s, []Event{cmd(CommandCancel, "c2")}, t0.Add(2))
 	if c.Status != StatusCancelled || !c.Idle() {
 		t.Fatalf("cancelled with a host awaiting a reboot: %s idle %v", c.Status, c.Idle())

@@ -671,7 +671,9 @@ func tRolloutLegacyState(t *testing.T, e *rolloutEnv) {
 	// The old format, with a note the host rows do not have.
 	old := l.st
 	old.Hosts = slices.Clone(old.Hosts)
-	old.Hosts[1].Note = "from the old document"
+	h := *old.Hosts[1] // states share their hosts: change a copy
+	h.Note = "from the old document"
+	old.Hosts[1] = &h
 	doc, _ := json.Marshal(old)
 	if _, _, err := e.st.SaveRolloutStep(ctx, r.ID, store.RolloutStep{Version: l.rec.Version, State: doc, Status: string(old.Status), At: e.clock.Now()}); err != nil {
 		t.Fatal(err)
