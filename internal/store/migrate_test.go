@@ -62,14 +62,7 @@ func TestMigratePostgres(t *testing.T) {
 // makes its schema newer than the binary's.
 func runMigrateTests(t *testing.T, dsn, dialect string, rawDB func(t *testing.T) *sql.DB) {
 	// Replicas (or processes, on SQLite) starting at once.
-	errs := run(4, func(int) error {
-		s, err := Open(ctx, dsn)
-		if err == nil {
-			err = s.Close()
-		}
-		return err
-	})
-	if err := errors.Join(errs...); err != nil {
+	if err := openAtOnce(4, func() (Store, error) { return Open(ctx, dsn) }); err != nil {
 		t.Fatal(err)
 	}
 	db := rawDB(t)
@@ -134,17 +127,21 @@ func TestOpenSQLiteAtOnce(t *testing.T) {
 	dir := t.TempDir()
 	for round := range 150 {
 		path := filepath.Join(dir, fmt.Sprint(round, ".db"))
-		errs := run(6, func(int) error {
-			s, err := openSQLite(ctx, path)
-			if err == nil {
-				err = s.Close()
-			}
-			return err
-		})
-		if err := errors.Join(errs...); err != nil {
+		if err := openAtOnce(6, func() (*sqlStore, error) { return openSQLite(ctx, path) }); err != nil {
 			t.Fatalf("round %d: %v", round, err)
 		}
 	}
+}
+
+// openAtOnce opens n stores at once with open, then closes them.
+func openAtOnce[S interface{ Close() error }](n int, open func() (S, error)) error {
+	return errors.Join(run(n, func(int) error {
+		s, err := open()
+		if err == nil {
+			err = s.Close()
+		}
+		return err
+	})...)
 }
 
 func TestSQLiteSettings(t *testing.T) {
