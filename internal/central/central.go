@@ -257,11 +257,6 @@ func (w *world) reload(ctx context.Context, e *Engine) (changed bool, err error)
 	w.mu.Lock()
 	w.gen, w.indexes, w.data, w.memo = gen, indexes, data, map[string][]detect.Update{}
 	w.mu.Unlock()
-	if n, err := scan.PruneIndexCache(e.cacheDir, scan.IndexCacheKeep, time.Now()); err != nil {
-		e.log.Warn("index cache", "err", err)
-	} else if n > 0 {
-		e.log.Info("index cache pruned", "removed", n, "unused for", scan.IndexCacheKeep)
-	}
 	e.log.Info("world loaded", "world", w.key, "generation", gen, "indexes", len(indexes), "packages", len(data.byName))
 	return true, nil
 }

@@ -2,15 +2,12 @@ package scan
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/patchloop/patchloop/internal/deb"
 	"github.com/patchloop/patchloop/internal/repo"
@@ -65,15 +62,12 @@ func indexCachePath(cacheDir, key string) string {
 }
 
 // HaveIndexCache reports whether the compact cache of this content exists
-// and records this hash. The fetcher then does not download the index, so
-// the compact cache is marked used (touchIndexCache) before the scan reads
-// it: PruneIndexCache must not remove it in between.
+// and records this hash.
 func HaveIndexCache(cacheDir, sha256 string) bool {
 	if sha256 == "" {
 		return false
 	}
-	path := indexCachePath(cacheDir, sha256)
-	f, err := os.Open(path)
+	f, err := os.Open(indexCachePath(cacheDir, sha256))
 	if err != nil {
 		return false
 	}
@@ -81,9 +75,6 @@ func HaveIndexCache(cacheDir, sha256 string) bool {
 	buf := make([]byte, len(compactHeader(sha256)))
 	n, _ := io.ReadFull(f, buf)
 	_, ok := compactBody(buf[:n], sha256)
-	if ok {
-		touchIndexCache(path, time.Now())
-	}
 	return ok
 }
 
@@ -94,11 +85,7 @@ func haveIndexCacheFile(cacheDir, sha256 string) bool {
 	if sha256 == "" {
 		return false
 	}
-	path := indexCachePath(cacheDir, sha256)
-	_, err := os.Stat(path)
-	if err == nil {
-		touchIndexCache(path, time.Now())
-	}
+	_, err := os.Stat(indexCachePath(cacheDir, sha256))
 	return err == nil
 }
 
@@ -117,7 +104,6 @@ func LoadIndex(cacheDir string, ix *repo.Index, want map[string]bool) ([]deb.Ind
 	if err == nil {
 		defer unmap()
 		if body, ok := compactBody(data, key); ok {
-			touchIndexCache(path, time.Now())
 			return filterCompact(body, want, path)
 		}
 	}
@@ -139,55 +125,6 @@ func LoadIndex(cacheDir string, ix *repo.Index, want map[string]bool) ([]deb.Ind
 		return nil, err
 	}
 	return filterCompact(built[len(header):], want, path)
-}
-
-// IndexCacheKeep is how long a compact index that no scan used is kept
-// (PruneIndexCache): each apt update of a suite brings new indexes, and
-// their old compact forms would otherwise stay for ever.
-const IndexCacheKeep = 30 * 24 * time.Hour
-
-// touchIndexCache marks the compact index at path used at now, at most
-// once a day (its modification time), so that PruneIndexCache keeps it. A
-// cache this process may not write is left as it is: its owner's scans
-// keep it.
-func touchIndexCache(path string, now time.Time) {
-	if fi, err := os.Stat(path); err == nil && now.Sub(fi.ModTime()) > 24*time.Hour {
-		os.Chtimes(path, now, now)
-	}
-}
-
-// PruneIndexCache removes the compact indexes under cacheDir that no scan
-// used (LoadIndex) for longer than keep, and returns how many it removed.
-// One removed by mistake costs a rebuild from the verified index.
-func PruneIndexCache(cacheDir string, keep time.Duration, now time.Time) (int, error) {
-	dir := filepath.Join(cacheDir, "compact")
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, fs.ErrNotExist) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, fmt.Errorf("prune index cache: %w", err)
-	}
-	n := 0
-	var errs []error
-	for _, e := range entries {
-		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".idx") {
-			continue
-		}
-		fi, err := e.Info()
-		if err != nil || now.Sub(fi.ModTime()) <= keep {
-			continue
-		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			errs = append(errs, err)
-			continue
-		}
-		n++
-	}
-	if err := errors.Join(errs...); err != nil {
-		return n, fmt.Errorf("prune index cache: %w", err)
-	}
-	return n, nil
 }
 
 // recordedHash describes what the first line of a compact index records.

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/patchloop/patchloop/internal/repo"
 )
@@ -127,54 +126,5 @@ func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)
-	}
-}
-
-// TestPruneIndexCache checks that compact indexes no scan used for longer
-// than the keep time are removed, and that one a scan reads (LoadIndex) or
-// finds (HaveIndexCache) is marked used and kept.
-func TestPruneIndexCache(t *testing.T) {
-	dir, cacheDir := t.TempDir(), t.TempDir()
-	now := time.Now()
-	old := now.Add(-IndexCacheKeep - 48*time.Hour)
-	used := plainIndex(t, dir, "Packages.used", "Package: a\nVersion: 1\nArchitecture: amd64\n\n")
-	found := plainIndex(t, dir, "Packages.found", "Package: b\nVersion: 1\nArchitecture: amd64\n\n")
-	gone := plainIndex(t, dir, "Packages.gone", "Package: c\nVersion: 1\nArchitecture: amd64\n\n")
-	recent := plainIndex(t, dir, "Packages.recent", "Package: d\nVersion: 1\nArchitecture: amd64\n\n")
-	for _, ix := range []*repo.Index{&used, &found, &gone, &recent} {
-		names(t, cacheDir, ix) // builds its compact index
-	}
-	other := filepath.Join(cacheDir, "compact", "notes.txt")
-	writeFile(t, other, []byte("not an index"))
-	for _, ix := range []*repo.Index{&used, &found, &gone} {
-		if err := os.Chtimes(indexCachePath(cacheDir, ix.SHA256), old, old); err != nil {
-			t.Fatal(err)
-		}
-	}
-	os.Chtimes(other, old, old)
-	if got := names(t, cacheDir, &used); got != "a=1" {
-		t.Fatalf("used index: %q", got)
-	}
-	if !HaveIndexCache(cacheDir, found.SHA256) {
-		t.Fatal("HaveIndexCache: the found index is missing")
-	}
-	n, err := PruneIndexCache(cacheDir, IndexCacheKeep, now)
-	if err != nil || n != 1 {
-		t.Fatalf("PruneIndexCache = %d, %v; want 1 removed", n, err)
-	}
-	for ix, want := range map[*repo.Index]bool{&used: true, &found: true, &gone: false, &recent: true} {
-		if _, err := os.Stat(indexCachePath(cacheDir, ix.SHA256)); (err == nil) != want {
-			t.Errorf("%s: compact index there = %v, want %v", ix.Path, err == nil, want)
-		}
-	}
-	if _, err := os.Stat(other); err != nil {
-		t.Errorf("a file that is not a compact index was removed: %v", err)
-	}
-	// A removed one is rebuilt from its verified index.
-	if got := names(t, cacheDir, &gone); got != "c=1" {
-		t.Fatalf("rebuilt index: %q", got)
-	}
-	if n, err := PruneIndexCache(t.TempDir(), IndexCacheKeep, now); n != 0 || err != nil {
-		t.Fatalf("PruneIndexCache of an empty cache = %d, %v", n, err)
 	}
 }

@@ -153,11 +153,6 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		res.Indexes = append(res.Indexes, indexInfo(ix))
 	}
 	res.Notices = append(res.Notices, offlineNotices(indexes, filepath.Join(fetcher.CacheDir, "lists"))...)
-	if n, err := PruneIndexCache(opts.CacheDir, IndexCacheKeep, time.Now()); err != nil {
-		opts.Log.Warn("index cache", "err", err)
-	} else if n > 0 {
-		opts.Log.Info("index cache pruned", "removed", n, "unused for", IndexCacheKeep)
-	}
 	res.Updates = detect.Updates(in)
 	res.Verified, res.Installed = indexes, inv.Packages
 	res.Summary = summarize(inv.Packages, res.Updates)
