@@ -121,7 +121,7 @@ func TestIdle(t *testing.T) {
 	if s.Hosts[0].Phase != PhaseRebooting && s.Hosts[0].Phase != PhaseAwaitingReboot {
 		t.Fatalf("canary-01 %s", s.Hosts[0].Phase)
 	}
-	h := *s.Hosts[0] // states share their hosts: change a copy
+	h := *s.Hosts[0]              // states share their hosts: change a copy
 	h.Phase = PhaseAwaitingReboot // as when its window is closed
 	s.Hosts = slices.Clone(s.Hosts)
 	s.Hosts[0] = &h

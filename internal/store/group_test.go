@@ -26,23 +26,15 @@ func testGroupCommit(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	if ss.d.name != "sqlite" {
-		release, held := make(chan struct{}), make(chan struct{})
-		first := make(chan error)
-		go func() {
-			first <- ss.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
-				close(held)
-				<-release
-				_, err := txExec(ctx, tx, seen, ms(t0), "h0")
-				return err
-			})
-		}()
-		<-held
+		release := holdWrite(ss, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := txExec(ctx, tx, seen, ms(t0), "h0")
+			return err
+		})
 		err := ss.grouped(ctx, true, func(ctx context.Context, tx *sql.Tx) error {
 			_, err := txExec(ctx, tx, seen, ms(t0), "h1")
 			return err
 		})
-		close(release)
-		if err := errors.Join(err, <-first); err != nil {
+		if err := errors.Join(err, release()); err != nil {
 			t.Fatal(err)
 		}
 		return
@@ -70,16 +62,7 @@ func testGroupCommit(t *testing.T, s Store) {
 	}
 
 	// The first write holds its batch until the others are queued.
-	held, release := make(chan struct{}), make(chan struct{})
-	firstDone := make(chan error)
-	go func() {
-		firstDone <- ss.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
-			close(held)
-			<-release
-			return write("h0", false)(ctx, tx)
-		})
-	}()
-	<-held
+	release := holdWrite(ss, write("h0", false))
 	gone, cancel := context.WithCancel(ctx)
 	goneBack := make(chan struct{})
 	var wg sync.WaitGroup
@@ -121,8 +104,7 @@ func testGroupCommit(t *testing.T, s Store) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a write's caller gone did not return while queued")
 	}
-	close(release)
-	if err := <-firstDone; err != nil {
+	if err := release(); err != nil {
 		t.Fatal(err)
 	}
 	wg.Wait()
@@ -162,5 +144,25 @@ func testGroupCommit(t *testing.T, s Store) {
 	}
 	if len(order) < 3 || order[0] != "h0" || order[1] != fmt.Sprint("h", leaseAt) || order[2] != "h1" {
 		t.Errorf("writes run in the order %v, want h0, then the lease h%d, then h1", order, leaseAt)
+	}
+}
+
+// holdWrite starts a grouped write that runs fn only once released, and
+// returns when its batch holds the writer. release lets it go on and
+// returns its error.
+func holdWrite(ss *sqlStore, fn func(context.Context, *sql.Tx) error) (release func() error) {
+	held, proceed := make(chan struct{}), make(chan struct{})
+	done := make(chan error)
+	go func() {
+		done <- ss.grouped(ctx, false, func(ctx context.Context, tx *sql.Tx) error {
+			close(held)
+			<-proceed
+			return fn(ctx, tx)
+		})
+	}()
+	<-held
+	return func() error {
+		close(proceed)
+		return <-done
 	}
 }
