@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+
 	"github.com/patchloop/patchloop/internal/deb"
 )
 
@@ -261,6 +263,28 @@ func Decode(r io.Reader, limit int64, v any) error {
 		return fmt.Errorf("body larger than %d bytes", limit)
 	}
 	return nil
+}
+
+// DecodeJobResult decodes an agent's job result (a body already read, at
+// most MaxBody bytes) as strictly as Decode: unknown fields and trailing
+// data are refused. It decodes with encoding/json/v2's implementation
+// (github.com/go-json-experiment/json), which reads a 12 KB install
+// result in one pass instead of encoding/json's three: results are most
+// of what a server reads during a rollout. It is stricter than Decode in
+// three ways, none of which an agent's result ever has: member names
+// match case-sensitively, a name given twice is refused, and so is
+// invalid UTF-8 (which the server refused after decoding before).
+func DecodeJobResult(data []byte) (JobResult, error) {
+	var res JobResult
+	err := jsonv2.Unmarshal(data, &res, jsonv2.RejectUnknownMembers(true))
+	var se *jsonv2.SemanticError
+	switch {
+	case err == nil:
+		return res, nil
+	case errors.As(err, &se) && errors.Is(se.Err, jsonv2.ErrUnknownName):
+		return JobResult{}, fmt.Errorf("bad JSON: unknown field %q", se.JSONPointer.LastToken())
+	}
+	return JobResult{}, fmt.Errorf("bad JSON: %w", err)
 }
 
 // Host is a host as the API shows it.

@@ -1,11 +1,13 @@
 package server
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strings"
 
@@ -127,13 +129,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // decodeBody checks the content type and decodes a JSON body of at most
 // limit bytes, answering 415 or 400 itself; it reports whether to go on.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool {
-	ct := r.Header.Get("Content-Type")
-	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(mt) != "application/json" {
-		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
-		return false
-	}
-	if r.ContentLength > limit {
-		httpError(w, http.StatusRequestEntityTooLarge, "body of %d bytes is over the limit of %d", r.ContentLength, limit)
+	if !jsonBody(w, r, limit) {
 		return false
 	}
 	if err := api.Decode(r.Body, limit, v); err != nil {
@@ -145,4 +141,42 @@ func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, v any) bool
 		return false
 	}
 	return true
+}
+
+// jsonBody checks the content type and declared length of a JSON body of
+// at most limit bytes, answering 415 or 413 itself.
+func jsonBody(w http.ResponseWriter, r *http.Request, limit int64) bool {
+	ct := r.Header.Get("Content-Type")
+	if mt, _, _ := strings.Cut(ct, ";"); strings.TrimSpace(mt) != "application/json" {
+		httpError(w, http.StatusUnsupportedMediaType, "Content-Type must be application/json, got %q", ct)
+		return false
+	}
+	if r.ContentLength > limit {
+		httpError(w, http.StatusRequestEntityTooLarge, "body of %d bytes is over the limit of %d", r.ContentLength, limit)
+		return false
+	}
+	return true
+}
+
+// readBody reads a JSON body of at most limit bytes as jsonBody checks it,
+// answering 415, 413 or 400 itself.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+	if !jsonBody(w, r, limit) {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength) + bytes.MinRead) // (ReadFrom reads on until EOF)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, limit+1))
+	b := buf.Bytes()
+	switch {
+	case err != nil:
+		httpError(w, http.StatusBadRequest, "reading the body: %v", err)
+		return nil, false
+	case int64(len(b)) > limit:
+		httpError(w, http.StatusRequestEntityTooLarge, "body larger than %d bytes", limit)
+		return nil, false
+	}
+	return b, true
 }

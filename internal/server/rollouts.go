@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
+
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/apply"
 	"github.com/patchloop/patchloop/internal/rollout"
@@ -550,21 +553,27 @@ type outcome struct {
 	} `json:"result"`
 }
 
-// readOutcome decodes a stored job result. A result whose inner part is
-// not an install result reads as an empty one, as before (an error only
-// when the whole is not a job result).
+// readOutcome decodes a stored job result (or its summary). A result
+// whose inner part is not an install result reads as an empty one, as
+// far as it reads (an error only when the whole is not a job result).
 func readOutcome(data []byte) (outcome, error) {
-	var o outcome
-	if err := json.Unmarshal(data, &o); err == nil {
-		return o, nil
-	}
 	var res api.JobResult
-	if err := json.Unmarshal(data, &res); err != nil {
+	if err := jsonv2.Unmarshal(data, &res, lenient); err != nil {
 		return outcome{}, err
 	}
-	o = outcome{Error: res.Error}
-	_ = json.Unmarshal(res.Result, &o.Result) // as far as it reads
-	return o, nil
+	return outcomeOf(res), nil
+}
+
+// lenient decodes stored results as encoding/json did (api.DecodeJobResult
+// refuses these at the door now; results stored before it did not).
+var lenient = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true),
+	jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+
+// outcomeOf is the outcome of a decoded job result.
+func outcomeOf(res api.JobResult) outcome {
+	o := outcome{Error: res.Error}
+	_ = jsonv2.Unmarshal(res.Result, &o.Result, lenient) // as far as it reads
+	return o
 }
 
 // summary is what a step reads of a job result, stored with it
@@ -573,12 +582,17 @@ func readOutcome(data []byte) (outcome, error) {
 // bytes instead of the whole result (every package's versions and the
 // log, 10 KB and more for a real patch set). It reads as the result does
 // (readOutcome, resultEvent); nil (the step then reads the result) when
-// the result does not read.
+// the result does not read. The server makes it of the result it has
+// just decoded (summaryOf).
 func summary(result []byte) []byte {
 	o, err := readOutcome(result)
 	if err != nil {
 		return nil
 	}
+	return summaryOf(o)
+}
+
+func summaryOf(o outcome) []byte {
 	if pkgs := o.Result.Packages; len(pkgs) > 0 {
 		o.Result.Packages = []packageOK{{OK: allOK(pkgs)}}
 	}

@@ -306,6 +306,7 @@ func tBadRequests(t *testing.T, e *env) {
 	garbage, _ := json.Marshal(inventory("not a version!"))
 	badName, _ := json.Marshal(&api.Inventory{NativeArch: "amd64", Packages: []api.Package{{Name: "../../etc", Arch: "amd64", Version: "1", Status: "install ok installed"}}})
 	huge := append([]byte(`{"native_arch":"amd64","packages":[],"pad":"`), bytes.Repeat([]byte("x"), api.MaxInventoryBody)...)
+	bigResult := append([]byte(`{"status":"ok","error":"`), bytes.Repeat([]byte("x"), api.MaxBody)...)
 	id, secret, _ := splitCredential(cred, api.HostSecretPrefix)
 	tests := []struct {
 		name, method, path, auth, ctype string
@@ -330,7 +331,11 @@ func tBadRequests(t *testing.T, e *env) {
 		{"job result for another host's job", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok"}`), 404, "no job"},
 		{"job result bad status", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"maybe"}`), 400, "status"},
 		{"job result not UTF-8", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte("{\"status\":\"ok\",\"error\":\"\xff\"}"), 400, "UTF-8"},
-		{"job result stray brace", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok"}}`), 400, "after the value"},
+		{"job result stray brace", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok"}}`), 400, "after top-level value"},
+		{"job result unknown field", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok","stauts":"ok"}`), 400, `unknown field "stauts"`},
+		{"job result name twice", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok","status":"failed"}`), 400, "duplicate"},
+		{"job result bad inner JSON", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok","result":{"packages":[1,]}}`), 400, "/result/packages"},
+		{"job result oversized", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", bigResult, 413, "limit"},
 		{"token bad expiry", "POST", "/api/v1/tokens", e.admin, "application/json", []byte(`{"expires_in":"soon"}`), 400, "expires_in"},
 		{"job of unknown kind", "POST", "/api/v1/jobs", e.admin, "application/json", []byte(`{"kind":"format-disk"}`), 400, "unknown job kind"},
 		{"job with bad params", "POST", "/api/v1/jobs", e.admin, "application/json", []byte(`{"kind":"install","params":{"packages":[{"package":"jq","version":"-1"}]}}`), 400, "install params"},

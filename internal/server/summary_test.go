@@ -1,6 +1,7 @@
 package server
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -19,6 +20,12 @@ import (
 func sameEvents(t *testing.T, status string, body []byte) {
 	t.Helper()
 	sum := summary(body)
+	// The server makes it of the result it has decoded.
+	if res, err := api.DecodeJobResult(body); err == nil {
+		if got := summaryOf(outcomeOf(res)); !bytes.Equal(got, sum) {
+			t.Fatalf("result %s: the server's summary is %s, summary() %s", body, got, sum)
+		}
+	}
 	for _, kind := range []string{api.JobInstall, api.JobRollback, api.JobReboot} {
 		ref := func(result []byte) store.RolloutJobRef {
 			return store.RolloutJobRef{Key: "k", Kind: kind, HostJob: store.HostJob{HostID: "h", Status: status, Result: result,
@@ -36,6 +43,29 @@ func sameEvents(t *testing.T, status string, body []byte) {
 		if got := resultEvent(ref(sum)); !reflect.DeepEqual(got, whole) {
 			t.Fatalf("%s job, result %s\nsummary %s\nreads as %+v\nthe result as %+v", kind, body, sum, got, whole)
 		}
+	}
+}
+
+// sameAsV1 fails unless readOutcome (encoding/json/v2) reads body as the
+// encoding/json reading it replaced did, the oracle here, wherever that
+// read the result without a type error (after one, encoding/json read on
+// and v2 stops: no agent sends such a result).
+func sameAsV1(t *testing.T, body []byte) {
+	t.Helper()
+	got, err := readOutcome(body)
+	var want outcome
+	werr := json.Unmarshal(body, &want)
+	if werr != nil {
+		var res api.JobResult
+		if werr = json.Unmarshal(body, &res); werr == nil {
+			want = outcome{Error: res.Error}
+			if json.Unmarshal(res.Result, &want.Result) != nil && json.Valid(res.Result) {
+				return // a type error
+			}
+		}
+	}
+	if (err == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
+		t.Fatalf("readOutcome(%s) = %+v, %v; encoding/json: %+v, %v", body, got, err, want, werr)
 	}
 }
 
@@ -70,6 +100,7 @@ func TestSummaryReadsAsResult(t *testing.T) {
 			t.Fatal(err)
 		}
 		sameEvents(t, res.Status, body)
+		sameAsV1(t, body)
 		if i < 3 {
 			t.Logf("%s\n→ %s", body, summary(body))
 		}
@@ -83,6 +114,7 @@ func TestSummaryReadsAsResult(t *testing.T) {
 			t.Errorf("summary of %s = %s, want none", body, sum)
 		}
 		sameEvents(t, "ok", []byte(body))
+		sameAsV1(t, []byte(body))
 	}
 
 	// A real-sized result: 91 packages and a log.
@@ -115,5 +147,44 @@ func FuzzSummary(f *testing.F) {
 			return
 		}
 		sameEvents(t, status, body)
+		sameAsV1(t, body)
+	})
+}
+
+// BenchmarkResultRead compares what the server does with a real-sized
+// install result (91 packages) as it comes in, a strict decode and its
+// summary, with encoding/json (the way before, the baseline) and with
+// api.DecodeJobResult (encoding/json/v2).
+func BenchmarkResultRead(b *testing.B) {
+	var ir api.InstallResult
+	for j := range 91 {
+		ir.Packages = append(ir.Packages, apply.PackageResult{Package: fmt.Sprint("libexample", j), Arch: "amd64", Kind: "upgrade",
+			Before: "1.2.3-1", Want: "1.2.3-1+deb12u1", Now: "1.2.3-1+deb12u1", Status: "ii ", OK: true})
+	}
+	ir.Health, ir.Log = &health.Report{Healthy: true, Checks: []health.Result{{Name: "dpkg --audit", Kind: "dpkg", Status: "pass"}}}, "simulated\n"
+	body, _ := json.Marshal(api.JobResult{Status: "ok", Result: api.Raw(ir)})
+	b.Run("encoding-json", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var res api.JobResult
+			if err := api.Decode(bytes.NewReader(body), api.MaxBody, &res); err != nil {
+				b.Fatal(err)
+			}
+			var o outcome
+			if err := json.Unmarshal(body, &o); err != nil {
+				b.Fatal(err)
+			}
+			_ = summaryOf(o)
+		}
+	})
+	b.Run("DecodeJobResult", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			res, err := api.DecodeJobResult(body)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = summaryOf(outcomeOf(res))
+		}
 	})
 }
