@@ -150,7 +150,7 @@ type gen struct {
 	newConns atomic.Int64
 	resumed  atomic.Int64
 	metrics  *http.Client
-	results  memo.Map[string, api.JobResult] // by job ID (rollout.go)
+	results  memo.Map[string, []byte] // encoded api.JobResult by job ID (rollout.go)
 }
 
 // Run runs the phases and returns their figures. A failed request is
