@@ -40,3 +40,51 @@ func benchCheckIn(b *testing.B, s Store) {
 		}
 	})
 }
+
+// BenchmarkPromote measures the step that starts a ring of 10,000 hosts
+// (a rollout's promotion): one transaction that rewrites the hosts' rows,
+// queues a job for each (sharing one job's params, as a ring's hosts with
+// the same pins do) and appends an audit line for each.
+func BenchmarkPromote(b *testing.B) {
+	b.Run("sqlite", func(b *testing.B) { benchPromote(b, openSQLiteT(b)) })
+	b.Run("postgres", func(b *testing.B) { benchPromote(b, openPostgresT(b)) })
+}
+
+func benchPromote(b *testing.B, s Store) {
+	const hosts = 10000
+	tok := EnrollToken{ID: "bench", SecretHash: hash("bench"), CreatedAt: t0}
+	if err := s.CreateEnrollToken(ctx, tok); err != nil {
+		b.Fatal(err)
+	}
+	var rows []RolloutHost
+	for i := range hosts {
+		h := Host{ID: fmt.Sprintf("%016x", i*7919), MachineID: fmt.Sprint("m", i), Hostname: fmt.Sprint("host", i), SecretHash: hash("c")}
+		if _, err := s.Enroll(ctx, tok.ID, tok.SecretHash, h, t0); err != nil {
+			b.Fatal(err)
+		}
+		rows = append(rows, RolloutHost{Idx: i, HostID: h.ID, Pins: "p1", Phase: "pending", State: []byte(`{"id":"` + h.ID + `"}`)})
+	}
+	pins := []RolloutPins{{Hash: "p1", Pins: []byte(`[{"package":"a","version":"1"}]`)}}
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		id := fmt.Sprint("r", i)
+		r := Rollout{ID: id, Name: id, Spec: []byte(`{}`), PatchSet: []byte(`{}`), SetHash: "ab",
+			State: []byte(`{}`), Status: "running", CreatedAt: t0, CreatedBy: "bench"}
+		if err := s.CreateRollout(ctx, r, rows, pins, nil); err != nil {
+			b.Fatal(err)
+		}
+		step := RolloutStep{Version: 1, State: []byte(`{}`), Status: "running", At: t0}
+		for _, h := range rows {
+			h.Phase, h.State = "installing", []byte(`{"id":"`+h.HostID+`","phase":"installing"}`)
+			step.Hosts = append(step.Hosts, h)
+			key := id + "/prod/" + h.HostID + "/install"
+			step.Jobs = append(step.Jobs, RolloutJob{Key: key, HostID: h.HostID, Ring: "prod",
+				Job: Job{ID: id + "-install", Kind: "install", Params: []byte(`{"packages":[]}`), CreatedAt: t0, CreatedBy: "rollout " + id}})
+			step.Audit = append(step.Audit, RolloutAudit{At: t0, Actor: "engine", What: "dispatch-install", Ring: "prod", Host: h.HostID, Detail: key})
+		}
+		b.StartTimer()
+		if _, queued, err := s.SaveRolloutStep(ctx, id, step); err != nil || len(queued) != hosts {
+			b.Fatal(len(queued), err)
+		}
+	}
+}

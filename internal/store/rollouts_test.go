@@ -22,6 +22,83 @@ func TestRolloutStepsRacePostgres(t *testing.T) {
 func TestRolloutUpdatesOrderSQLite(t *testing.T)   { testRolloutUpdatesOrder(t, openSQLiteT(t)) }
 func TestRolloutUpdatesOrderPostgres(t *testing.T) { testRolloutUpdatesOrder(t, openPostgresT(t)) }
 
+func TestRolloutBatchesSQLite(t *testing.T)   { testRolloutBatches(t, openSQLiteT(t)) }
+func TestRolloutBatchesPostgres(t *testing.T) { testRolloutBatches(t, openPostgresT(t)) }
+
+// testRolloutBatches checks a step that writes more rows than one
+// statement takes (insertRows): every host row (the last of one given
+// twice), job and audit line in order, a key given twice queued once, a
+// revoked host's job news at once, and a missing host named.
+func testRolloutBatches(t *testing.T, s Store) {
+	const n = 2*rowsPerInsert + 3
+	var hosts []RolloutHost
+	for i := range n {
+		h := fmt.Sprintf("h%04d", i)
+		enrollHost(t, s, h, h, nil)
+		hosts = append(hosts, RolloutHost{Idx: i, HostID: h, Pins: "p1", Phase: "pending", State: []byte(`{}`)})
+	}
+	if err := s.RevokeHost(ctx, "h0007", t0); err != nil {
+		t.Fatal(err)
+	}
+	r := Rollout{ID: "r1", Name: "batches", Spec: []byte(`{}`), PatchSet: []byte(`{}`), SetHash: "ab",
+		State: []byte(`{}`), Status: "running", CreatedAt: t0, CreatedBy: "alice"}
+	if err := s.CreateRollout(ctx, r, hosts, []RolloutPins{{Hash: "p1", Pins: []byte(`[]`)}}, []RolloutAudit{{At: t0, Actor: "alice", What: "create"}}); err != nil {
+		t.Fatal(err)
+	}
+	step := RolloutStep{Version: 1, State: []byte(`{}`), Status: "running", At: t0}
+	for i, h := range hosts {
+		h.Phase = "installing"
+		step.Hosts = append(step.Hosts, h)
+		key := "r1/prod/" + h.HostID + "/install"
+		step.Jobs = append(step.Jobs, RolloutJob{Key: key, HostID: h.HostID, Ring: "prod",
+			Job: Job{ID: fmt.Sprint("ro-", i%3), Kind: "install", Params: []byte(`{"packages":[]}`), CreatedAt: t0, CreatedBy: "rollout r1"}})
+		step.Audit = append(step.Audit, RolloutAudit{At: t0, Actor: "engine", What: "dispatch-install", Ring: "prod", Host: h.HostID, Detail: key})
+	}
+	twice := step.Hosts[5]
+	twice.Phase = "succeeded"
+	step.Hosts = append(step.Hosts, twice)
+	step.Jobs = append(step.Jobs, step.Jobs[9])
+	_, queued, err := s.SaveRolloutStep(ctx, "r1", step)
+	if err != nil || len(queued) != n || queued[0] != step.Jobs[0].Key || queued[n-1] != step.Jobs[n-1].Key {
+		t.Fatalf("SaveRolloutStep queued %d jobs (%v), want %d", len(queued), err, n)
+	}
+	stored, _, err := s.RolloutHosts(ctx, "r1")
+	if err != nil || len(stored) != n {
+		t.Fatalf("RolloutHosts = %d rows, %v", len(stored), err)
+	}
+	for i, h := range stored {
+		want := "installing"
+		if i == 5 {
+			want = "succeeded"
+		}
+		if h.Idx != i || h.HostID != hosts[i].HostID || h.Phase != want {
+			t.Fatalf("host row %d = %+v, want %s %s", i, h, hosts[i].HostID, want)
+		}
+	}
+	jobs, err := s.RolloutJobs(ctx, "r1")
+	if err != nil || len(jobs) != n {
+		t.Fatalf("RolloutJobs = %d, %v", len(jobs), err)
+	}
+	audit, err := s.RolloutAudit(ctx, "r1")
+	if err != nil || len(audit) != n+1 {
+		t.Fatalf("RolloutAudit = %d lines, %v", len(audit), err)
+	}
+	for i, a := range audit[1:] {
+		if a.Host != hosts[i].HostID {
+			t.Fatalf("audit line %d names %s, want %s", i+1, a.Host, hosts[i].HostID)
+		}
+	}
+	ups, err := s.RolloutJobUpdates(ctx, "r1")
+	if err != nil || len(ups) != 1 || ups[0].HostJob.HostID != "h0007" {
+		t.Fatalf("RolloutJobUpdates = %+v, %v; want the revoked host's job alone", ups, err)
+	}
+	_, err = s.QueueRolloutJobs(ctx, "r1", []RolloutJob{rolloutJob("r1/test/h0001/x", "h0001"), rolloutJob("r1/test/gone/x", "gone")}, nil)
+	wantErr(t, err, ErrNotFound, "r1/test/gone/x", "host gone")
+	if jobs, err := s.RolloutJobs(ctx, "r1"); err != nil || len(jobs) != n {
+		t.Fatalf("after a refused queue: %d jobs, %v", len(jobs), err)
+	}
+}
+
 // testRolloutUpdatesOrder checks that the jobs with news come by host,
 // then key, whatever the order they were queued in.
 func testRolloutUpdatesOrder(t *testing.T, s Store) {
