@@ -14,18 +14,23 @@ func BenchmarkCheckIn(b *testing.B) {
 	b.Run("postgres", func(b *testing.B) { benchCheckIn(b, openPostgresT(b)) })
 }
 
-func benchCheckIn(b *testing.B, s Store) {
-	const hosts = 1000
+// enrollBench enrolls n hosts, id(i) the ID of the i-th.
+func enrollBench(b *testing.B, s Store, n int, id func(i int) string) {
 	tok := EnrollToken{ID: "bench", SecretHash: hash("bench"), CreatedAt: t0}
 	if err := s.CreateEnrollToken(ctx, tok); err != nil {
 		b.Fatal(err)
 	}
-	for i := range hosts {
-		h := Host{ID: fmt.Sprint("h", i), MachineID: fmt.Sprint("m", i), Hostname: fmt.Sprint("host", i), SecretHash: hash("c")}
+	for i := range n {
+		h := Host{ID: id(i), MachineID: fmt.Sprint("m", i), Hostname: fmt.Sprint("host", i), SecretHash: hash("c")}
 		if _, err := s.Enroll(ctx, tok.ID, tok.SecretHash, h, t0); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+func benchCheckIn(b *testing.B, s Store) {
+	const hosts = 1000
+	enrollBench(b, s, hosts, func(i int) string { return fmt.Sprint("h", i) })
 	var n atomic.Int64
 	b.SetParallelism(8) // agents outnumber cores
 	b.ResetTimer()
@@ -52,17 +57,11 @@ func BenchmarkPromote(b *testing.B) {
 
 func benchPromote(b *testing.B, s Store) {
 	const hosts = 10000
-	tok := EnrollToken{ID: "bench", SecretHash: hash("bench"), CreatedAt: t0}
-	if err := s.CreateEnrollToken(ctx, tok); err != nil {
-		b.Fatal(err)
-	}
+	id := func(i int) string { return fmt.Sprintf("%016x", i*7919) }
+	enrollBench(b, s, hosts, id)
 	var rows []RolloutHost
 	for i := range hosts {
-		h := Host{ID: fmt.Sprintf("%016x", i*7919), MachineID: fmt.Sprint("m", i), Hostname: fmt.Sprint("host", i), SecretHash: hash("c")}
-		if _, err := s.Enroll(ctx, tok.ID, tok.SecretHash, h, t0); err != nil {
-			b.Fatal(err)
-		}
-		rows = append(rows, RolloutHost{Idx: i, HostID: h.ID, Pins: "p1", Phase: "pending", State: []byte(`{"id":"` + h.ID + `"}`)})
+		rows = append(rows, RolloutHost{Idx: i, HostID: id(i), Pins: "p1", Phase: "pending", State: []byte(`{"id":"` + id(i) + `"}`)})
 	}
 	pins := []RolloutPins{{Hash: "p1", Pins: []byte(`[{"package":"a","version":"1"}]`)}}
 	for i := 0; b.Loop(); i++ {
