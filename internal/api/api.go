@@ -273,7 +273,8 @@ func Decode(r io.Reader, limit int64, v any) error {
 // of what a server reads during a rollout. It is stricter than Decode in
 // three ways, none of which an agent's result ever has: member names
 // match case-sensitively, a name given twice is refused, and so is
-// invalid UTF-8 (which the server refused after decoding before).
+// invalid UTF-8, an escaped lone surrogate ("\ud800") included (the
+// server refused raw invalid UTF-8 before, not the escape).
 func DecodeJobResult(data []byte) (JobResult, error) {
 	var res JobResult
 	err := jsonv2.Unmarshal(data, &res, jsonv2.RejectUnknownMembers(true))

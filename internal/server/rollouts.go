@@ -15,6 +15,7 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
+	jsonv1 "github.com/go-json-experiment/json/v1"
 
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/apply"
@@ -566,7 +567,7 @@ func readOutcome(data []byte) (outcome, error) {
 
 // lenient decodes stored results as encoding/json did (api.DecodeJobResult
 // refuses these at the door now; results stored before it did not).
-var lenient = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true),
+var lenient = jsonv2.JoinOptions(jsonv2.MatchCaseInsensitiveNames(true), jsonv1.MatchCaseSensitiveDelimiter(true),
 	jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
 
 // outcomeOf is the outcome of a decoded job result.

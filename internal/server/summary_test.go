@@ -138,6 +138,7 @@ func FuzzSummary(f *testing.F) {
 	f.Add("failed", "x", []byte(`{"error":"e","reboot":{"required":true},"packages":[]}`))
 	f.Add("ok", "", []byte(`[{"ok":false}]`))
 	f.Add("ok", "", []byte(`{"packages":[{"ok":true},{"ok":"yes"}]}`))
+	f.Add("ok", "", []byte(`{"re_boot":{"required":true},"packages":[{"ok":true,"o-k":false}],"Health":{"HEALTHY":true}}`))
 	f.Fuzz(func(t *testing.T, status, errText string, result []byte) {
 		if !json.Valid(result) {
 			result = nil

@@ -316,7 +316,7 @@ func (s *sqlStore) putRolloutHosts(ctx context.Context, tx *sql.Tx, id string, h
 			return []any{id, h.Idx, h.HostID, h.Pins, h.Phase, string(h.State)}
 		}, nil)
 	if err != nil {
-		return fmt.Errorf("hosts: %w", err)
+		return fmt.Errorf("hosts %s to %s: %w", hosts[0].HostID, hosts[len(hosts)-1].HostID, err)
 	}
 	return nil
 }
@@ -348,6 +348,18 @@ func (s *sqlStore) insertRows(ctx context.Context, tx *sql.Tx, head, tuple, tail
 		for i := start; i < end; i++ {
 			args = append(args, row(i)...)
 		}
+		if n <= rowsPerInsert { // one statement: as any other (PostgreSQL's driver caches it)
+			q := s.q(head + " VALUES " + strings.Repeat(tuple+", ", n-1) + tuple + " " + tail)
+			if returned == nil {
+				_, err := tx.ExecContext(ctx, q, args...)
+				return err
+			}
+			rows, err := tx.QueryContext(ctx, q, args...)
+			if err != nil {
+				return err
+			}
+			return scanReturned(rows, returned)
+		}
 		if end-start != qrows {
 			if st != nil {
 				st.Close()
@@ -369,22 +381,24 @@ func (s *sqlStore) insertRows(ctx context.Context, tx *sql.Tx, head, tuple, tail
 		if err != nil {
 			return err
 		}
-		for rows.Next() {
-			var v string
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
-				return err
-			}
-			returned(v)
-		}
-		if err := rows.Close(); err != nil {
-			return err
-		}
-		if err := rows.Err(); err != nil {
+		if err := scanReturned(rows, returned); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// scanReturned gives returned the one column of each row and closes rows.
+func scanReturned(rows *sql.Rows, returned func(string)) error {
+	defer rows.Close()
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return err
+		}
+		returned(v)
+	}
+	return rows.Err()
 }
 
 // RolloutHosts implements RolloutStore. The hosts are read first: pins
@@ -513,7 +527,7 @@ func (s *sqlStore) queueRolloutJobs(ctx context.Context, tx *sql.Tx, id string, 
 	}
 	revoked, err := s.hostsRevoked(ctx, tx, hostIDs)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("hosts of the jobs: %w", err)
 	}
 	// A job queued for a revoked host is news at once: its host will
 	// never take it, and no trigger would fire. A key queued before (or
@@ -528,7 +542,7 @@ func (s *sqlStore) queueRolloutJobs(ctx context.Context, tx *sql.Tx, id string, 
 			return []any{j.Key, id, j.Job.ID, j.HostID, j.Ring, j.Job.Kind, ms(j.Job.CreatedAt), news}
 		}, func(key string) { inserted[key] = true })
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("jobs %s to %s: %w", jobs[0].Key, jobs[len(jobs)-1].Key, err)
 	}
 	var fresh []RolloutJob
 	for _, j := range jobs {
@@ -562,7 +576,7 @@ func (s *sqlStore) queueRolloutJobs(ctx context.Context, tx *sql.Tx, id string, 
 	err = s.insertRows(ctx, tx, "INSERT INTO host_jobs (job_id, host_id, state, created_at)", "(?, ?, 'queued', ?)", "", len(fresh),
 		func(i int) []any { return []any{fresh[i].Job.ID, fresh[i].HostID, ms(fresh[i].Job.CreatedAt)} }, nil)
 	if err != nil {
-		return nil, fmt.Errorf("host jobs: %w", err)
+		return nil, fmt.Errorf("host jobs of %s to %s: %w", fresh[0].Key, fresh[len(fresh)-1].Key, err)
 	}
 	return queued, nil
 }

@@ -54,12 +54,13 @@ func testRolloutBatches(t *testing.T, s Store) {
 			Job: Job{ID: fmt.Sprint("ro-", i%3), Kind: "install", Params: []byte(`{"packages":[]}`), CreatedAt: t0, CreatedBy: "rollout r1"}})
 		step.Audit = append(step.Audit, RolloutAudit{At: t0, Actor: "engine", What: "dispatch-install", Ring: "prod", Host: h.HostID, Detail: key})
 	}
+	// (Each given twice in one statement's rows.)
 	twice := step.Hosts[5]
 	twice.Phase = "succeeded"
-	step.Hosts = append(step.Hosts, twice)
-	step.Jobs = append(step.Jobs, step.Jobs[9])
+	step.Hosts = slices.Insert(step.Hosts, 6, twice)
+	step.Jobs = slices.Insert(step.Jobs, 10, step.Jobs[9])
 	_, queued, err := s.SaveRolloutStep(ctx, "r1", step)
-	if err != nil || len(queued) != n || queued[0] != step.Jobs[0].Key || queued[n-1] != step.Jobs[n-1].Key {
+	if err != nil || len(queued) != n || queued[0] != step.Jobs[0].Key || queued[n-1] != step.Jobs[n].Key {
 		t.Fatalf("SaveRolloutStep queued %d jobs (%v), want %d", len(queued), err, n)
 	}
 	stored, _, err := s.RolloutHosts(ctx, "r1")
