@@ -1,15 +1,21 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
 	"net/http/httptrace"
+	"reflect"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/patchloop/patchloop/internal/api"
+	"github.com/patchloop/patchloop/internal/apply"
 )
 
 // connTrace records the TLS state of every new connection the requests
@@ -135,4 +141,43 @@ func checkIn(t *testing.T, a *Agent) api.CheckInRequest {
 		t.Fatal(err)
 	}
 	return api.CheckInRequest{Facts: facts, InventoryHash: inv.Hash()}
+}
+
+// TestDecodeResponse checks decodeResponse against encoding/json, what the
+// agent decoded the server's answers with before, on generated check-in
+// answers: the same result, fields it does not know ignored (a newer
+// server's), and a cut or broken answer refused.
+func TestDecodeResponse(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 12))
+	for i := range 500 {
+		resp := api.CheckInResponse{SendInventory: rng.IntN(2) == 0, IntervalSeconds: rng.IntN(4000), Held: rng.IntN(2) == 0}
+		for j := range rng.IntN(3) {
+			var pins []apply.Pin
+			for k := range rng.IntN(100) {
+				pins = append(pins, apply.Pin{Package: fmt.Sprint("lib", k), Arch: "amd64", Version: fmt.Sprintf("1.%d-%d+deb12u%d", k, j, i)})
+			}
+			resp.Jobs = append(resp.Jobs, api.Job{ID: fmt.Sprint("job", i, j), Kind: "install", Params: api.Raw(api.InstallParams{Packages: pins})})
+		}
+		body, err := json.Marshal(resp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 { // a newer server's answer
+			body = append([]byte(`{"later":{"x":[1,"é"]},`), body[1:]...)
+		}
+		var got, want api.CheckInResponse
+		if err := decodeResponse(bytes.NewReader(body), &got); err != nil {
+			t.Fatalf("decodeResponse(%s): %v", body, err)
+		}
+		if err := json.Unmarshal(body, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodeResponse(%s) = %+v, encoding/json %+v", body, got, want)
+		}
+		cut := body[:rng.IntN(len(body))]
+		if err := decodeResponse(bytes.NewReader(cut), &got); err == nil {
+			t.Fatalf("decodeResponse(%s) accepted a cut answer", cut)
+		}
+	}
 }
