@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net/http/httptrace"
 	"reflect"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,8 +146,9 @@ func checkIn(t *testing.T, a *Agent) api.CheckInRequest {
 
 // TestDecodeResponse checks decodeResponse against encoding/json, what the
 // agent decoded the server's answers with before, on generated check-in
-// answers: the same result, fields it does not know ignored (a newer
-// server's), and a cut or broken answer refused.
+// answers as servers write them: the same result, fields it does not know
+// ignored (a newer server's), and a cut answer refused. Then where it
+// differs from encoding/json (for what no server writes).
 func TestDecodeResponse(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 12))
 	for i := range 500 {
@@ -165,6 +167,7 @@ func TestDecodeResponse(t *testing.T) {
 		if i%2 == 0 { // a newer server's answer
 			body = append([]byte(`{"later":{"x":[1,"é"]},`), body[1:]...)
 		}
+		body = append(body, '\n') // as servers write it (json.Encoder)
 		var got, want api.CheckInResponse
 		if err := decodeResponse(bytes.NewReader(body), &got); err != nil {
 			t.Fatalf("decodeResponse(%s): %v", body, err)
@@ -175,9 +178,22 @@ func TestDecodeResponse(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Fatalf("decodeResponse(%s) = %+v, encoding/json %+v", body, got, want)
 		}
-		cut := body[:rng.IntN(len(body))]
+		cut := body[:rng.IntN(len(body)-1)]
 		if err := decodeResponse(bytes.NewReader(cut), &got); err == nil {
 			t.Fatalf("decodeResponse(%s) accepted a cut answer", cut)
+		}
+	}
+	var other api.CheckInResponse
+	if err := decodeResponse(strings.NewReader(`{"Held":true}`), &other); err != nil || other.Held {
+		t.Errorf(`decodeResponse({"Held":true}) = %+v, %v; want the name unknown`, other, err)
+	}
+	for _, body := range []string{`{"held":true,"held":false}`, "{\"jobs\":[{\"id\":\"\xff\"}]}", `{} {}`} {
+		var v1 api.CheckInResponse
+		if err := json.NewDecoder(strings.NewReader(body)).Decode(&v1); err != nil {
+			t.Fatalf("encoding/json refuses %q: %v", body, err)
+		}
+		if err := decodeResponse(strings.NewReader(body), new(api.CheckInResponse)); err == nil {
+			t.Errorf("decodeResponse(%q) accepted it", body)
 		}
 	}
 }

@@ -26,12 +26,14 @@ func TestWriteCheckIn(t *testing.T) {
 		default:
 			for j := range 1 + rng.IntN(3) {
 				params := pick(``, `{}`, `null`, `{"packages":[{"package":"a<b>&c","version":"1:2.3-4+deb12u5"}]}`,
-					"{ \"packages\" : [ {\"package\":\"x\u2028y\", \"version\":\"1\"} ] }", `{"n":1e3,"s":"\u00e9\t\"q\""}`, `[1, 2,  3]`)
+					"{ \"packages\" : [ {\"package\":\"x\u2028y\u2029z\", \"version\":\"1\"} ] }", `{"n":1e3,"s":"\u00e9\t\"q\""}`, `[1, 2,  3]`,
+					`{"<a>":1,"a&b":"\u003c"}`,
+					`{"a":1,"a":2}`, "{\"bad\":\"\xff\"}") // (the last two v2 refuses: writeJSON's bytes then)
 				var raw json.RawMessage
 				if params != "" {
 					raw = json.RawMessage(params)
 				}
-				resp.Jobs = append(resp.Jobs, api.Job{ID: fmt.Sprint("ro-", i, "-", j, pick("", "<&>", "é")), Kind: pick("install", "scan", "reboot"), Params: raw})
+				resp.Jobs = append(resp.Jobs, api.Job{ID: fmt.Sprint("ro-", i, "-", j, pick("", "<&>", "é", "\xff")), Kind: pick("install", "scan", "reboot"), Params: raw})
 			}
 		}
 		want, got := httptest.NewRecorder(), httptest.NewRecorder()
