@@ -331,6 +331,7 @@ func tBadRequests(t *testing.T, e *env) {
 		{"job result for another host's job", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok"}`), 404, "no job"},
 		{"job result bad status", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"maybe"}`), 400, "status"},
 		{"job result not UTF-8", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte("{\"status\":\"ok\",\"error\":\"\xff\"}"), 400, "UTF-8"},
+		{"job result not UTF-8 inside", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte("{\"status\":\"ok\",\"result\":{\"log\":\"\xff\"}}"), 400, "UTF-8"},
 		{"job result stray brace", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok"}}`), 400, "after top-level value"},
 		{"job result unknown field", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok","stauts":"ok"}`), 400, `unknown field "stauts"`},
 		{"job result name twice", "POST", "/api/v1/agent/jobs/nope/result", cred, "application/json", []byte(`{"status":"ok","status":"failed"}`), 400, "duplicate"},
