@@ -327,57 +327,39 @@ const rowsPerInsert = 500
 
 // insertRows inserts n rows with head + " VALUES tuple, tuple, ... " + tail,
 // row(i) the values of the i-th row's tuple (the "?" in it), and gives
-// returned each row a RETURNING tail returns (one column): one statement
-// per rowsPerInsert rows instead of one per row, which cost a round trip
-// each on PostgreSQL (a ring of 10,000 hosts took seconds to start) and a
-// statement's overhead each on SQLite.
+// returned (when not nil) each row a RETURNING tail returns (one column):
+// one statement per rowsPerInsert rows instead of one per row, which cost
+// a round trip each on PostgreSQL (a ring of 10,000 hosts took seconds to
+// start) and a statement's overhead each on SQLite.
 func (s *sqlStore) insertRows(ctx context.Context, tx *sql.Tx, head, tuple, tail string, n int, row func(i int) []any, returned func(string)) error {
-	var (
-		st    *sql.Stmt // prepared once for each number of rows (two at most)
-		qrows int
-		args  []any
-	)
-	defer func() {
-		if st != nil {
-			st.Close()
+	query := func(rows int) string {
+		return s.q(head + " VALUES " + strings.Repeat(tuple+", ", rows-1) + tuple + " " + tail)
+	}
+	// Several full statements: SQLite parses theirs once.
+	var full *sql.Stmt
+	if n > rowsPerInsert {
+		var err error
+		if full, err = tx.PrepareContext(ctx, query(rowsPerInsert)); err != nil {
+			return err
 		}
-	}()
+		defer full.Close()
+	}
+	var args []any
 	for start := 0; start < n; start += rowsPerInsert {
 		end := min(start+rowsPerInsert, n)
 		args = args[:0]
 		for i := start; i < end; i++ {
 			args = append(args, row(i)...)
 		}
-		if n <= rowsPerInsert { // one statement: as any other (PostgreSQL's driver caches it)
-			q := s.q(head + " VALUES " + strings.Repeat(tuple+", ", n-1) + tuple + " " + tail)
-			if returned == nil {
-				_, err := tx.ExecContext(ctx, q, args...)
-				return err
-			}
-			rows, err := tx.QueryContext(ctx, q, args...)
-			if err != nil {
-				return err
-			}
-			return scanReturned(rows, returned)
+		var (
+			rows *sql.Rows
+			err  error
+		)
+		if end-start == rowsPerInsert && full != nil {
+			rows, err = full.QueryContext(ctx, args...)
+		} else {
+			rows, err = tx.QueryContext(ctx, query(end-start), args...)
 		}
-		if end-start != qrows {
-			if st != nil {
-				st.Close()
-			}
-			qrows = end - start
-			var err error
-			if st, err = tx.PrepareContext(ctx, s.q(head+" VALUES "+strings.Repeat(tuple+", ", qrows-1)+tuple+" "+tail)); err != nil {
-				st = nil
-				return err
-			}
-		}
-		if returned == nil {
-			if _, err := st.ExecContext(ctx, args...); err != nil {
-				return err
-			}
-			continue
-		}
-		rows, err := st.QueryContext(ctx, args...)
 		if err != nil {
 			return err
 		}
@@ -388,10 +370,11 @@ func (s *sqlStore) insertRows(ctx context.Context, tx *sql.Tx, head, tuple, tail
 	return nil
 }
 
-// scanReturned gives returned the one column of each row and closes rows.
+// scanReturned gives returned (when not nil) the one column of each row,
+// and closes rows.
 func scanReturned(rows *sql.Rows, returned func(string)) error {
 	defer rows.Close()
-	for rows.Next() {
+	for returned != nil && rows.Next() {
 		var v string
 		if err := rows.Scan(&v); err != nil {
 			return err
