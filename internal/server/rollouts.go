@@ -577,22 +577,12 @@ func outcomeOf(res api.JobResult) outcome {
 	return o
 }
 
-// summary is what a step reads of a job result, stored with it
-// (store.CompleteJob): the outcome, with the packages reduced to one that
-// is ok when all are (allOK), so that a step reads and decodes a hundred
-// bytes instead of the whole result (every package's versions and the
-// log, 10 KB and more for a real patch set). It reads as the result does
-// (readOutcome, resultEvent); nil (the step then reads the result) when
-// the result does not read. The server makes it of the result it has
-// just decoded (summaryOf).
-func summary(result []byte) []byte {
-	o, err := readOutcome(result)
-	if err != nil {
-		return nil
-	}
-	return summaryOf(o)
-}
-
+// summaryOf is what a step reads of a job result's outcome, stored with
+// the result (store.CompleteJob): the outcome, with the packages reduced
+// to one that is ok when all are (allOK), so that a step reads and
+// decodes a hundred bytes instead of the whole result (every package's
+// versions and the log, 10 KB and more for a real patch set). It reads
+// as the result does (readOutcome, resultEvent).
 func summaryOf(o outcome) []byte {
 	if pkgs := o.Result.Packages; len(pkgs) > 0 {
 		o.Result.Packages = []packageOK{{OK: allOK(pkgs)}}

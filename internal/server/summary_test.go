@@ -15,6 +15,17 @@ import (
 	"github.com/patchloop/patchloop/internal/store"
 )
 
+// summary is the summary of a stored result body, as the server makes it
+// of the result it has decoded (jobResult); nil when the body does not
+// read as a job result (the step then reads the result itself).
+func summary(result []byte) []byte {
+	o, err := readOutcome(result)
+	if err != nil {
+		return nil
+	}
+	return summaryOf(o)
+}
+
 // sameEvents fails unless a step reads the result body and its summary
 // as the same event, for every kind of rollout job.
 func sameEvents(t *testing.T, status string, body []byte) {
