@@ -45,7 +45,8 @@ over the fleet, start it, and have every host check in round after round, answer
 each job as an agent whose installs succeed, until every member answered its install
 job or --duration passed; it prints when each ring's jobs were handed out. With --wait,
 each host keeps a check-in held on the server (a long poll, server --checkin-hold)
-instead, and the rollout starts once the server holds one of every member.
+instead, and the rollout starts once the server holds one of every member; with
+--install-time, each host takes its time to install before it answers, as apt would.
 
 Inventories: the packages of real dpkg status files (--status, each an image), with
 per-host variants: a few packages at other real versions (from the status files and
@@ -127,6 +128,7 @@ requests at once (the way to hold more hosts' check-ins than files may be open).
 	f.BoolVar(&cfg.Reconnect, "reconnect", false, "close each host's connection after every check-in (for more hosts than open files)")
 	f.IntVar(&cfg.Share, "share", 0, "hosts share `N` HTTP/2 transports instead of a connection each (excludes --reconnect)")
 	f.DurationVar(&cfg.Wait, "wait", 0, "rollout: hold each check-in up to `D` on the server (long poll) instead of checking in round after round")
+	f.DurationVar(&cfg.InstallTime, "install-time", 0, "rollout with --wait: each host takes between `D`/2 and D to report an install's result, as apt would (0: at once)")
 	f.IntVar(&cfg.ServerPID, "server-pid", 0, "PID of the server process, to report its CPU and memory")
 	f.IntVar(&cfg.DatabasePID, "db-pid", 0, "PID of a separate database server (the PostgreSQL postmaster), to report its CPU with its children's")
 	f.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "per-request timeout")

@@ -87,8 +87,15 @@ type Config struct {
 	// Wait, in ModeRollout, has each host hold a check-in on the server
 	// up to Wait (api.CheckInRequest.WaitSeconds) until its install job
 	// comes, instead of checking in round after round.
-	Wait      time.Duration
-	Reconnect bool
+	Wait time.Duration
+	// InstallTime, in ModeRollout with Wait, has each member take a random
+	// time between InstallTime/2 and InstallTime before it reports an
+	// install job's result, as an agent running apt does (minutes for a
+	// real patch set), with no check-in of its own in flight meanwhile.
+	// 0: results are reported as soon as the job comes, the server's
+	// worst case (each ring's hand-outs compete with its own results).
+	InstallTime time.Duration
+	Reconnect   bool
 	// Share, when > 0, has the hosts' clients share Share transports
 	// (agent.Client.As), so that HTTP/2 multiplexes their requests over
 	// few connections. It excludes Reconnect.
@@ -170,6 +177,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	if cfg.Wait > 0 && cfg.Wait < time.Second {
 		return nil, errors.New("loadgen: the wait is in whole seconds")
+	}
+	if cfg.InstallTime < 0 || cfg.InstallTime > 0 && (cfg.Mode != ModeRollout || cfg.Wait <= 0) {
+		// (Round after round, a member taking its time would hold a
+		// worker of the round.)
+		return nil, errors.New("loadgen: an install time needs mode rollout with held check-ins (a wait)")
 	}
 	cfg.Server = strings.TrimRight(cfg.Server, "/")
 	rep := &Report{Server: cfg.Server, Hosts: cfg.Hosts, Inventories: len(cfg.Inventories), FileLimit: raiseFileLimit(),

@@ -63,8 +63,8 @@ func WriteTable(w io.Writer, r *Report) error {
 			fmt.Fprintf(w, "%s: server peak RSS so far %.0f MB\n", p.Name, float64(p.Server.PeakRSS)/(1<<20))
 		}
 		for _, r := range p.Rings {
-			fmt.Fprintf(w, "%s %s ring %s: %d hosts, %d install jobs handed out %.1f–%.1f s after start, %d answered (last %.1f s)\n",
-				p.Name, p.RolloutID, r.Name, r.Hosts, r.HandedOut, r.FirstS, r.LastS, r.Answered, r.AnsweredS)
+			fmt.Fprintf(w, "%s %s ring %s: %d hosts, %d install jobs handed out %.1f–%.1f s after start, %d answered (last sent %.1f s, taken %.1f s)\n",
+				p.Name, p.RolloutID, r.Name, r.Hosts, r.HandedOut, r.FirstS, r.LastS, r.Answered, r.SentS, r.AnsweredS)
 		}
 		if p.StoreError != "" {
 			fmt.Fprintf(w, "%s: server metrics: %s\n", p.Name, p.StoreError)

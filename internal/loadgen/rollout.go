@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
 	"net/http/httptrace"
 	"slices"
 	"sync"
@@ -42,7 +43,10 @@ type RolloutDriver interface {
 
 // RingReport is one ring's figures of a rollout phase: when (seconds
 // after the start command was sent) its first and last install jobs
-// were handed out and its last result was accepted.
+// were handed out, its last result was sent, and its last result was
+// accepted (the server answers a result once the step that reads it is
+// done: the last one's, when the ring's hosts promote the next ring, is
+// that promotion's).
 type RingReport struct {
 	Name      string  `json:"name"`
 	Hosts     int     `json:"hosts"`
@@ -50,6 +54,7 @@ type RingReport struct {
 	Answered  int     `json:"answered"`
 	FirstS    float64 `json:"first_handed_out_s"`
 	LastS     float64 `json:"last_handed_out_s"`
+	SentS     float64 `json:"last_result_sent_s"`
 	AnsweredS float64 `json:"last_answered_s"`
 }
 
@@ -67,6 +72,12 @@ func (r *ringTrack) handed(at float64) {
 	}
 	r.HandedOut++
 	r.LastS = max(r.LastS, at)
+}
+
+func (r *ringTrack) sent(at float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.SentS = max(r.SentS, at)
 }
 
 func (r *ringTrack) answered(at float64) {
@@ -356,11 +367,20 @@ func (g *gen) answer(ctx context.Context, h *simHost, jobs []api.Job, since func
 			res.add(0, err)
 			continue
 		}
+		if install && g.cfg.InstallTime > 0 {
+			half := g.cfg.InstallTime / 2
+			if sleep(ctx, half+rand.N(g.cfg.InstallTime-half+1)); ctx.Err() != nil {
+				return false
+			}
+		}
 		// As an agent does, a report that failed for want of the server
 		// (an error or a 5xx) is sent again, after a second, until it is
 		// taken or refused: the job stays leased to this host.
 		for {
 			t := time.Now()
+			if install {
+				ring.sent(since(t))
+			}
 			err = h.client.JobResultJSON(ctx, j.ID, result)
 			res.add(time.Since(t), err)
 			var se *agent.StatusError

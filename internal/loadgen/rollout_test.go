@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -72,7 +73,7 @@ func TestRolloutMode(t *testing.T) {
 		t.Fatalf("rings %s", got)
 	}
 	for _, ring := range last.Rings {
-		if ring.HandedOut != ring.Hosts || ring.Answered != ring.Hosts || ring.LastS < ring.FirstS || ring.AnsweredS < ring.LastS {
+		if ring.HandedOut != ring.Hosts || ring.Answered != ring.Hosts || ring.LastS < ring.FirstS || ring.SentS < ring.LastS || ring.AnsweredS < ring.SentS {
 			t.Errorf("ring %+v", ring)
 		}
 	}
@@ -156,5 +157,47 @@ func TestRolloutHeld(t *testing.T) {
 	cfg.Reconnect = true
 	if _, err := Run(ctx, cfg); err == nil {
 		t.Error("share and reconnect: no error")
+	}
+}
+
+// TestRolloutInstallTime: with InstallTime, a member reports its install
+// between InstallTime/2 and InstallTime after it was handed the job, not
+// at once, and every result is still stored once. An install time
+// without held check-ins is refused.
+func TestRolloutInstallTime(t *testing.T) {
+	url, fpr, st, newToken := testServerHold(t, 30*time.Second)
+	const hosts, install = 10, 2 * time.Second
+	drv := &storeRollout{st: st, pins: []apply.Pin{{Package: "libc6", Arch: "amd64", Version: "2.36-9+deb12u13"}}}
+	cfg := Config{Server: url, CAFingerprint: fpr, NewToken: newToken, Hosts: hosts, Seed: 1,
+		Inventories: testFleet(t, 2), Facts: api.Facts{OS: "Debian GNU/Linux 12 (bookworm)", Distro: "debian", Release: "12", Codename: "bookworm", Arch: "amd64"},
+		Concurrency: 4, Mode: ModeRollout, Duration: 20 * time.Second, Rollout: drv, Wait: 30 * time.Second, InstallTime: install}
+	ctx := context.Background()
+	r, err := Run(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, r)
+	last := r.Phases[len(r.Phases)-1]
+	for _, ring := range last.Rings {
+		if ring.HandedOut != ring.Hosts || ring.Answered != ring.Hosts {
+			t.Errorf("ring %+v", ring)
+		}
+		// Each answer comes install/2 to install after its hand-out, so
+		// the last one at least install/2 after the first hand-out and
+		// at most install (and a second) after the last.
+		if ring.AnsweredS < ring.FirstS+(install/2).Seconds() || ring.AnsweredS > ring.LastS+install.Seconds()+1 {
+			t.Errorf("ring %s: handed out %.2f-%.2f s, last answered %.2f s: want the answers %s to %s later",
+				ring.Name, ring.FirstS, ring.LastS, ring.AnsweredS, install/2, install)
+		}
+	}
+	for host := range drv.members {
+		if _, hjs, err := st.Job(ctx, "ro-"+host); err != nil || len(hjs) != 1 || hjs[0].State != store.JobDone || hjs[0].Attempts != 1 {
+			t.Fatalf("job of %s: %+v, %v", host, hjs, err)
+		}
+	}
+
+	cfg.Wait = 0
+	if _, err := Run(ctx, cfg); err == nil || !strings.Contains(err.Error(), "install time needs") {
+		t.Errorf("install time without a wait: %v", err)
 	}
 }
