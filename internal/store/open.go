@@ -132,7 +132,7 @@ func openSQLite(ctx context.Context, path string) (*sqlStore, error) {
 	if strings.Contains(path, "?") || strings.HasPrefix(path, "file:") {
 		return nil, fmt.Errorf("open sqlite %s: want a plain file path, without '?' or file:", path)
 	}
-	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=1&_synchronous=NORMAL&_pragma=mmap_size(%d)", busyTimeout.Milliseconds(), mmapSize)
+	common := fmt.Sprintf("_busy_timeout=%d&_foreign_keys=1&_synchronous=NORMAL", busyTimeout.Milliseconds())
 	memory := path == ":memory:"
 	if !memory {
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
@@ -169,18 +169,6 @@ func openSQLite(ctx context.Context, path string) (*sqlStore, error) {
 	s.rdb = rdb
 	return s, nil
 }
-
-// mmapSize is how much of a SQLite database file its connections read
-// through a memory map rather than by a pread per page into their own
-// page cache (which every commit empties on the others): the most
-// SQLite's build allows (SQLITE_MAX_MMAP_SIZE, just under 2 GB). Pages
-// read by pread were 5% of the server's time in a rollout of 100,000
-// hosts (docs/benchmarks.md). The mapped pages are the kernel's page
-// cache, shared, but counted in the server's RSS. Writes still go
-// through write(2), so a full disk is still an error; a read error of
-// the disk under the map would crash the server (a fault) instead of
-// failing a request. (A variable for BenchmarkReadAfterWrites.)
-var mmapSize int64 = 0x7fff0000
 
 // busyTimeout is how long a SQLite connection waits for another one's lock.
 const busyTimeout = 10 * time.Second
