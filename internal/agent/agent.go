@@ -160,7 +160,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			failures++
-			wait = backoff(failures, a.cfg.MaxBackoff)
+			wait = Backoff(failures, a.cfg.MaxBackoff)
 			level := slog.LevelWarn
 			var se *StatusError
 			if errors.As(err, &se) && se.Refused() {
@@ -287,8 +287,9 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
 
-// backoff is 2s·2^(n-1), capped, with full jitter on its upper half.
-func backoff(n int, max time.Duration) time.Duration {
+// Backoff is how long the agent waits after its n-th failure in a row:
+// 2s·2^(n-1), capped at max, with full jitter on its upper half.
+func Backoff(n int, max time.Duration) time.Duration {
 	d := 2 * time.Second
 	for i := 1; i < n && d < max; i++ {
 		d *= 2

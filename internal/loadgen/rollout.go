@@ -242,13 +242,14 @@ func (g *gen) heldRollout(ctx context.Context, id string, created *PhaseReport, 
 // to hold its answer up to Wait, answers the jobs the answer brings as
 // answerJobs does, and checks in again, until it answered its install job
 // (it returns true) or ctx ends. A failed check-in is counted and retried
-// after a second, as is one the server answered at once without a job
-// (it does not hold check-ins, or is shutting down), so as not to spin;
-// an inventory the server asks for is sent first.
+// after the agent's back-off; one the server answered at once without a
+// job (it does not hold check-ins, or is shutting down) after a second,
+// so as not to spin; an inventory the server asks for is sent first.
 // The latency counted of a check-in answered after the start is from the
 // start, if it was sent before: the time the server took to hand its job.
 func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
 	req := api.CheckInRequest{Facts: h.facts, InventoryHash: h.inv.Hash, WaitSeconds: int(g.cfg.Wait / time.Second)}
+	failures := 0
 	for ctx.Err() == nil {
 		select {
 		case r.sem <- struct{}{}:
@@ -257,7 +258,7 @@ func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
 		}
 		var once sync.Once
 		release := func() { once.Do(func() { <-r.sem }) }
-		installed, again := false, false
+		installed, again, failed := false, false, false
 		g.turn(ctx, g.cfg.Reconnect, func(ctx context.Context) {
 			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { release() }})
 			sent := time.Now()
@@ -271,14 +272,14 @@ func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
 			}
 			r.ci.Load().add(time.Since(sent), err)
 			if err != nil {
-				again = true
+				failed = true
 				return
 			}
 			if resp.SendInventory {
 				// As an agent does; uncounted, and only then can the
 				// server hold the host's check-ins.
 				if err := h.client.PutInventory(ctx, h.inv.Inv); err != nil {
-					again = true
+					failed = true
 					return
 				}
 			}
@@ -288,12 +289,23 @@ func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
 		if installed {
 			return true
 		}
-		if again {
+		switch {
+		case failed:
+			failures++
+			sleep(ctx, agent.Backoff(failures, agentMaxBackoff))
+		case again:
+			failures = 0
 			sleep(ctx, time.Second)
+		default:
+			failures = 0
 		}
 	}
 	return false
 }
+
+// agentMaxBackoff is the agent's longest back-off (agent.Config.MaxBackoff's
+// default).
+const agentMaxBackoff = 5 * time.Minute
 
 // waitHeld waits until the server holds n check-ins (its gauge
 // patchloop_checkins_held), reading its /metrics every 500 ms, and fails
@@ -374,9 +386,10 @@ func (g *gen) answer(ctx context.Context, h *simHost, jobs []api.Job, since func
 			}
 		}
 		// As an agent does, a report that failed for want of the server
-		// (an error or a 5xx) is sent again, after a second, until it is
-		// taken or refused: the job stays leased to this host.
-		for {
+		// (an error or a 5xx) is sent again, after the agent's back-off
+		// (2 s, 4 s, ... with jitter), until it is taken or refused: the
+		// job stays leased to this host.
+		for failures := 1; ; failures++ {
 			t := time.Now()
 			if install {
 				ring.sent(since(t))
@@ -387,7 +400,7 @@ func (g *gen) answer(ctx context.Context, h *simHost, jobs []api.Job, since func
 			if err == nil || ctx.Err() != nil || errors.As(err, &se) && se.Code < 500 {
 				break
 			}
-			if sleep(ctx, time.Second); ctx.Err() != nil {
+			if sleep(ctx, agent.Backoff(failures, agentMaxBackoff)); ctx.Err() != nil {
 				break
 			}
 		}

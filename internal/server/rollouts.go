@@ -705,9 +705,13 @@ func (s *Server) StepRollouts(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// errStepLate: the step a job result waits for took longer than the
+// server's ResultWait.
+var errStepLate = errors.New("the step that applies it is still running")
+
 // rolloutResult steps the rollout a job belongs to once its result is
-// stored. Errors are logged: the result is stored, and the next tick
-// applies it.
+// stored, and waits for that step up to the server's ResultWait. Errors
+// are logged: the result is stored, and the next step or tick applies it.
 func (s *Server) rolloutResult(ctx context.Context, jobID, hostID string) {
 	ro, ok := s.jobRollouts.Get(jobID)
 	id, kind := ro[0], ro[1]
@@ -725,9 +729,13 @@ func (s *Server) rolloutResult(ctx context.Context, jobID, hostID string) {
 		return
 	}
 	if err == nil {
-		err = s.stepRolloutShared(ctx, id)
+		err = s.stepRolloutShared(ctx, id, s.cfg.ResultWait)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errStepLate) || err != nil && ctx.Err() != nil:
+		// The result is stored and the step runs on: answered now.
+		s.log.Debug("job result answered before its step", "job", jobID, "err", err)
+	case err != nil:
 		s.log.Warn("rollout step after a job result", "job", jobID, "err", err)
 	}
 }

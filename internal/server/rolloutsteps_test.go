@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/rollout"
+	"github.com/patchloop/patchloop/internal/store"
 )
 
 // TestRolloutResultsShareSteps: results posted at once by eight agents
@@ -73,5 +75,72 @@ func TestRolloutResultsShareSteps(t *testing.T) {
 			}
 			t.Logf("%d results applied in %d steps", n, after.Version-before.Version)
 		})
+	}
+}
+
+// TestRolloutResultLateStep: while a step cannot run (the rollout's lock
+// is taken), a result's POST is answered after ResultWait with its result
+// stored, and a POST whose agent stops waiting fails on the agent's side
+// only. Neither cancels the step: once the lock is free it applies both
+// results, with no tick and no other request.
+func TestRolloutResultLateStep(t *testing.T) {
+	e := newRolloutEnv(t, "sqlite")
+	e.fleet(map[string]string{"s0": "test", "s1": "test"})
+	var r api.Rollout
+	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
+		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Percent: 100}}}}, &r)
+	e.command(r.ID, "start", 200)
+	jobs := map[string]api.Job{"s0": e.oneJob("s0", api.JobInstall), "s1": e.oneJob("s1", api.JobInstall)}
+	result := func(name string) api.JobResult {
+		return api.JobResult{Status: "ok", Result: api.Raw(installResult(t, jobs[name], true, false))}
+	}
+	e.srv.cfg.ResultWait = 300 * time.Millisecond
+	mu := e.srv.rolloutLock(r.ID)
+	mu.Lock()
+	ctx := context.Background()
+	t0 := time.Now()
+	if err := e.agents["s0"].JobResult(ctx, jobs["s0"].ID, result("s0")); err != nil {
+		mu.Unlock()
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d < e.srv.cfg.ResultWait || d > 5*time.Second {
+		t.Errorf("s0's POST answered after %s, want ResultWait (%s)", d, e.srv.cfg.ResultWait)
+	}
+	gone, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	err := e.agents["s1"].JobResult(gone, jobs["s1"].ID, result("s1"))
+	cancel()
+	if err == nil {
+		t.Error("s1's POST, given up after 100 ms, succeeded")
+	}
+	for name := range jobs {
+		_, hjs, err := e.st.Job(ctx, jobs[name].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, hj := range hjs {
+			if hj.HostID == e.ids[name] && hj.State != store.JobDone {
+				t.Errorf("%s's result not stored: job %s", name, hj.State)
+			}
+		}
+	}
+	l, err := e.srv.loadRollout(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := l.st.Lookup(e.ids["s0"]); h.Phase == rollout.PhaseSucceeded {
+		t.Error("s0 succeeded while no step could run")
+	}
+	mu.Unlock()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		got := e.rollout(r.ID)
+		if got.Status == "completed" {
+			e.wantPhases(r.ID, map[string]rollout.Phase{"s0": "succeeded", "s1": "succeeded"})
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rollout %s (%s) after the lock was freed: %s", got.Status, got.Reason, e.phases(got))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -48,6 +48,11 @@ type Config struct {
 	// JobLease is how long a handed-out job stays with its agent before
 	// it is handed out again.
 	JobLease time.Duration
+	// ResultWait is the longest a job result's POST waits for the rollout
+	// step that applies it (rolloutsteps.go) before it is answered all the
+	// same: the result is stored, and the step, which runs on, applies
+	// it. 0: 10 s.
+	ResultWait time.Duration
 	// Intel holds the advisory feeds findings are assessed with,
 	// refreshed by RunFeeds and listed at /api/v1/feeds; nil: none, and
 	// findings carry no CVEs beyond what the changelogs name.
@@ -109,6 +114,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.JobLease <= 0 {
 		cfg.JobLease = 10 * time.Minute
+	}
+	if cfg.ResultWait <= 0 {
+		cfg.ResultWait = 10 * time.Second
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, engine: cfg.Engine, log: cfg.Log, ready: make(chan struct{})}
 	ca, err := loadCA(ctx, cfg.Store, cfg.Now())
