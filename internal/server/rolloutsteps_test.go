@@ -2,10 +2,14 @@ package server
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/patchloop/patchloop/internal/agent"
 	"github.com/patchloop/patchloop/internal/api"
 	"github.com/patchloop/patchloop/internal/rollout"
 	"github.com/patchloop/patchloop/internal/store"
@@ -142,5 +146,64 @@ func TestRolloutResultLateStep(t *testing.T) {
 			t.Fatalf("rollout %s (%s) after the lock was freed: %s", got.Status, got.Reason, e.phases(got))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestJobResultBusy: with every result slot taken, a result is refused at
+// once (503, busy) and not stored, and taken once a slot is free; a
+// stored result's slot is free again while its POST waits for its step.
+func TestJobResultBusy(t *testing.T) {
+	e := newRolloutEnv(t, "sqlite")
+	e.fleet(map[string]string{"s0": "test"})
+	var r api.Rollout
+	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
+		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Percent: 100}}}}, &r)
+	e.command(r.ID, "start", 200)
+	j := e.oneJob("s0", api.JobInstall)
+	res := api.JobResult{Status: "ok", Result: api.Raw(installResult(t, j, true, false))}
+	ctx := context.Background()
+	for range cap(e.srv.resultSlots) {
+		e.srv.resultSlots <- struct{}{}
+	}
+	err := e.agents["s0"].JobResult(ctx, j.ID, res)
+	var se *agent.StatusError
+	if !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(se.Reason, "busy") {
+		t.Fatalf("result with every slot taken: %v, want 503 busy", err)
+	}
+	_, hjs, err := e.st.Job(ctx, j.ID)
+	if err != nil || len(hjs) != 1 || hjs[0].State != store.JobLeased {
+		t.Fatalf("refused result stored: %+v, %v", hjs, err)
+	}
+	<-e.srv.resultSlots
+	// The one slot free: taken by this result while it is stored, free
+	// again while its POST waits for the step (the rollout's lock held).
+	mu := e.srv.rolloutLock(r.ID)
+	mu.Lock()
+	e.srv.cfg.ResultWait = 2 * time.Second
+	done := make(chan error, 1)
+	go func() { done <- e.agents["s0"].JobResult(ctx, j.ID, res) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, hjs, err := e.st.Job(ctx, j.ID); err == nil && len(hjs) == 1 && hjs[0].State == store.JobDone {
+			break
+		}
+		if time.Now().After(deadline) {
+			mu.Unlock()
+			t.Fatal("result not stored with a slot free")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	select {
+	case e.srv.resultSlots <- struct{}{}:
+		<-e.srv.resultSlots
+	case <-time.After(time.Second):
+		t.Error("the stored result's slot is still taken while its POST waits for the step")
+	}
+	mu.Unlock()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for range cap(e.srv.resultSlots) - 1 {
+		<-e.srv.resultSlots
 	}
 }

@@ -84,6 +84,9 @@ type Server struct {
 	recompute sync.Map // host ID → *sync.Mutex
 	// rolloutLocks serializes the steps of each rollout (rollouts.go).
 	rolloutLocks sync.Map // rollout ID → *sync.Mutex
+	// resultSlots has a slot per job result being read and stored
+	// (resultsAtOnce, agentapi.go).
+	resultSlots chan struct{}
 	// rolloutQueues lets job results share steps (rolloutsteps.go).
 	rolloutQueues sync.Map // rollout ID → *stepQueue
 	// rolloutStates keeps the state of each rollout this process last
@@ -118,7 +121,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ResultWait <= 0 {
 		cfg.ResultWait = 10 * time.Second
 	}
-	s := &Server{cfg: cfg, store: cfg.Store, engine: cfg.Engine, log: cfg.Log, ready: make(chan struct{})}
+	s := &Server{cfg: cfg, store: cfg.Store, engine: cfg.Engine, log: cfg.Log, ready: make(chan struct{}),
+		resultSlots: make(chan struct{}, resultsAtOnce)}
 	ca, err := loadCA(ctx, cfg.Store, cfg.Now())
 	if err != nil {
 		return nil, err

@@ -157,6 +157,7 @@ func TestSQLiteSettings(t *testing.T) {
 		{s.db, "busy_timeout", "10000"},
 		{s.rdb, "busy_timeout", "10000"},
 		{s.rdb, "query_only", "1"},
+		{s.db, "cache_size", fmt.Sprint(writerCacheKiB)},
 	} {
 		var got string
 		if err := c.db.QueryRow("PRAGMA " + c.pragma).Scan(&got); err != nil || got != c.want {

@@ -139,7 +139,7 @@ func openSQLite(ctx context.Context, path string) (*sqlStore, error) {
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
 	}
-	db, err := sql.Open("sqlite", path+"?"+common+"&_txlock=immediate")
+	db, err := sql.Open("sqlite", path+"?"+common+fmt.Sprintf("&_txlock=immediate&_pragma=cache_size(%d)", writerCacheKiB))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -169,6 +169,15 @@ func openSQLite(ctx context.Context, path string) (*sqlStore, error) {
 	s.rdb = rdb
 	return s, nil
 }
+
+// writerCacheKiB is the page cache of the SQLite connection that writes
+// (in KiB, as a negative cache_size): 256 MB instead of SQLite's 2 MB.
+// Its cache lasts across its own commits (the readers' is emptied by
+// each), and with 2 MB the leases of a ring's start read most of their
+// B-tree pages from the file: 90,000 held check-ins of a prod ring were
+// handed their jobs in 124 s, in 38 s with this (docs/benchmarks.md).
+// The cache grows only as pages are read.
+const writerCacheKiB = -256 << 10
 
 // busyTimeout is how long a SQLite connection waits for another one's lock.
 const busyTimeout = 10 * time.Second
