@@ -3,6 +3,7 @@ package server
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -233,26 +234,45 @@ func (s *Server) putInventory(w http.ResponseWriter, r *http.Request, h store.Ho
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// resultsAtOnce bounds the job results the server reads and stores at
-// once (two group commits' worth, store/group.go).
+// resultsAtOnce bounds the job results the server authenticates, reads
+// and stores at once (two group commits' worth, store/group.go).
 const resultsAtOnce = 512
 
-func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host) {
-	// A ring's hosts finishing together send more results than the store
-	// takes at once: those beyond resultsAtOnce are refused at once, before
-	// their body is read, and the agents report again after their back-off
-	// (Retry-After). Queued instead, they waited past the agents' time-out
-	// (30 s), which then sent them again: 190,000 timed-out reports for
-	// 90,000 results (docs/benchmarks.md).
-	select {
-	case s.resultSlots <- struct{}{}:
-	default:
-		w.Header().Set("Retry-After", "5")
-		httpError(w, http.StatusServiceUnavailable, "busy: %d job results are being stored; report again in a few seconds", cap(s.resultSlots))
-		return
+// resultSlot is the context key of a job result's slot's release.
+type resultSlot struct{}
+
+// admitResult takes a result slot for the job result h handles, or
+// refuses it at once: a ring's hosts finishing together send more results
+// than the store takes at once, and those beyond resultsAtOnce are
+// refused before their credential is looked up and their body read; the
+// agents report again after their back-off (Retry-After). Queued instead,
+// they waited past the agents' time-out (30 s), which then sent them
+// again: 190,000 timed-out reports for 90,000 results
+// (docs/benchmarks.md). h frees the slot once the result is stored
+// (releaseResultSlot), or when it returns.
+func (s *Server) admitResult(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case s.resultSlots <- struct{}{}:
+		default:
+			w.Header().Set("Retry-After", "5")
+			httpError(w, http.StatusServiceUnavailable, "busy: %d job results are being stored; report again in a few seconds", cap(s.resultSlots))
+			return
+		}
+		release := sync.OnceFunc(func() { <-s.resultSlots })
+		defer release()
+		h(w, r.WithContext(context.WithValue(r.Context(), resultSlot{}, release)))
 	}
-	release := sync.OnceFunc(func() { <-s.resultSlots })
-	defer release()
+}
+
+// releaseResultSlot frees the result slot admitResult took for r.
+func releaseResultSlot(r *http.Request) {
+	if release, ok := r.Context().Value(resultSlot{}).(func()); ok {
+		release()
+	}
+}
+
+func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host) {
 	// The body is stored as it came once it decodes strictly: encoding the
 	// decoded result again (what agents send: they encode this type) was
 	// a twentieth of the server's time in a rollout of 100,000 hosts.
@@ -283,7 +303,7 @@ func (s *Server) jobResult(w http.ResponseWriter, r *http.Request, h store.Host)
 		httpError(w, http.StatusInternalServerError, "store job result: %v", err)
 		return
 	}
-	release() // stored: the step it may wait for takes no slot
+	releaseResultSlot(r) // stored: the step it may wait for takes no slot
 	if first {
 		s.rolloutResult(r.Context(), r.PathValue("job"), h.ID)
 	}

@@ -282,7 +282,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /api/v1/enroll", s.enroll)
 	mux.HandleFunc("POST /api/v1/agent/checkin", s.agent(s.checkIn))
 	mux.HandleFunc("PUT /api/v1/agent/inventory", s.agent(s.putInventory))
-	mux.HandleFunc("POST /api/v1/agent/jobs/{job}/result", s.agent(s.jobResult))
+	mux.HandleFunc("POST /api/v1/agent/jobs/{job}/result", s.admitResult(s.agent(s.jobResult)))
 
 	mux.HandleFunc("POST /api/v1/tokens", s.admin(s.createToken))
 	mux.HandleFunc("GET /api/v1/tokens", s.admin(s.listTokens))
