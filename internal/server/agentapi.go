@@ -241,23 +241,39 @@ const resultsAtOnce = 512
 // resultSlot is the context key of a job result's slot's release.
 type resultSlot struct{}
 
-// admitResult takes a result slot for the job result h handles, or
-// refuses it at once: a ring's hosts finishing together send more results
-// than the store takes at once, and those beyond resultsAtOnce are
-// refused before their credential is looked up and their body read; the
-// agents report again after their back-off (Retry-After). Queued instead,
-// they waited past the agents' time-out (30 s), which then sent them
-// again: 190,000 timed-out reports for 90,000 results
-// (docs/benchmarks.md). h frees the slot once the result is stored
-// (releaseResultSlot), or when it returns.
+// resultSlotWait is the longest a job result waits for a slot: with the
+// step's ResultWait after it, well within an agent's time-out (30 s). (A
+// variable for TestJobResultBusy.)
+var resultSlotWait = 10 * time.Second
+
+// admitResult takes a result slot for the job result h handles, waiting
+// up to resultSlotWait, else refuses it: a ring's hosts finishing
+// together send more results than the store takes at once. Those beyond
+// resultsAtOnce wait before their credential is looked up and their body
+// read, and those that waited too long are refused (503, Retry-After);
+// their agents report again after their back-off. Queued without a
+// bound, they waited past the agents' time-out, which then sent them
+// again: 190,000 timed-out reports for 90,000 results; refused at once,
+// 336,000 refusals, each carrying its 14 KB result (docs/benchmarks.md).
+// h frees the slot once the result is stored (releaseResultSlot), or
+// when it returns.
 func (s *Server) admitResult(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case s.resultSlots <- struct{}{}:
 		default:
-			w.Header().Set("Retry-After", "5")
-			httpError(w, http.StatusServiceUnavailable, "busy: %d job results are being stored; report again in a few seconds", cap(s.resultSlots))
-			return
+			t := time.NewTimer(resultSlotWait)
+			select {
+			case s.resultSlots <- struct{}{}:
+				t.Stop()
+			case <-t.C:
+				w.Header().Set("Retry-After", "5")
+				httpError(w, http.StatusServiceUnavailable, "busy: %d job results are being stored; report again in a few seconds", cap(s.resultSlots))
+				return
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
 		}
 		release := sync.OnceFunc(func() { <-s.resultSlots })
 		defer release()

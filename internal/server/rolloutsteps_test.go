@@ -149,47 +149,76 @@ func TestRolloutResultLateStep(t *testing.T) {
 	}
 }
 
-// TestJobResultBusy: with every result slot taken, a result is refused at
-// once (503, busy) and not stored, and taken once a slot is free; a
-// stored result's slot is free again while its POST waits for its step.
+// TestJobResultBusy: with every result slot taken, a result waits for
+// one up to resultSlotWait and is then refused (503, busy), not stored; a
+// result waiting when a slot frees is taken; a stored result's slot is
+// free again while its POST waits for its step.
 func TestJobResultBusy(t *testing.T) {
 	e := newRolloutEnv(t, "sqlite")
-	e.fleet(map[string]string{"s0": "test"})
+	e.fleet(map[string]string{"s0": "test", "s1": "test"})
 	var r api.Rollout
 	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
 		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Percent: 100}}}}, &r)
 	e.command(r.ID, "start", 200)
-	j := e.oneJob("s0", api.JobInstall)
-	res := api.JobResult{Status: "ok", Result: api.Raw(installResult(t, j, true, false))}
+	jobs := map[string]api.Job{"s0": e.oneJob("s0", api.JobInstall), "s1": e.oneJob("s1", api.JobInstall)}
 	ctx := context.Background()
+	post := func(name string) error {
+		res := api.JobResult{Status: "ok", Result: api.Raw(installResult(t, jobs[name], true, false))}
+		return e.agents[name].JobResult(ctx, jobs[name].ID, res)
+	}
+	state := func(name string) string {
+		_, hjs, err := e.st.Job(ctx, jobs[name].ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, hj := range hjs {
+			if hj.HostID == e.ids[name] {
+				return hj.State
+			}
+		}
+		return "none"
+	}
+	defer func(d time.Duration) { resultSlotWait = d }(resultSlotWait)
+	resultSlotWait = 300 * time.Millisecond
 	for range cap(e.srv.resultSlots) {
 		e.srv.resultSlots <- struct{}{}
 	}
-	err := e.agents["s0"].JobResult(ctx, j.ID, res)
+	t0 := time.Now()
+	err := post("s0")
 	var se *agent.StatusError
 	if !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(se.Reason, "busy") {
 		t.Fatalf("result with every slot taken: %v, want 503 busy", err)
 	}
-	_, hjs, err := e.st.Job(ctx, j.ID)
-	if err != nil || len(hjs) != 1 || hjs[0].State != store.JobLeased {
-		t.Fatalf("refused result stored: %+v, %v", hjs, err)
+	if d := time.Since(t0); d < resultSlotWait {
+		t.Errorf("refused after %s, before resultSlotWait (%s)", d, resultSlotWait)
 	}
+	if st := state("s0"); st != store.JobLeased {
+		t.Fatalf("refused result: job %s, want it still leased", st)
+	}
+	// A slot that frees while the result waits: taken.
+	resultSlotWait = 5 * time.Second
+	waited := make(chan error, 1)
+	go func() { waited <- post("s0") }()
+	time.Sleep(200 * time.Millisecond)
 	<-e.srv.resultSlots
-	// The one slot free: taken by this result while it is stored, free
-	// again while its POST waits for the step (the rollout's lock held).
+	if err := <-waited; err != nil {
+		t.Fatalf("result waiting when a slot freed: %v", err)
+	}
+	if st := state("s0"); st != store.JobDone {
+		t.Fatalf("result taken after waiting: job %s, want done", st)
+	}
+	// One slot free: taken by s1's result while it is stored, free again
+	// while its POST waits for the step (the rollout's lock held).
 	mu := e.srv.rolloutLock(r.ID)
 	mu.Lock()
 	e.srv.cfg.ResultWait = 2 * time.Second
 	done := make(chan error, 1)
-	go func() { done <- e.agents["s0"].JobResult(ctx, j.ID, res) }()
+	go func() { done <- post("s1") }()
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		if _, hjs, err := e.st.Job(ctx, j.ID); err == nil && len(hjs) == 1 && hjs[0].State == store.JobDone {
-			break
-		}
+	for state("s1") != store.JobDone {
 		if time.Now().After(deadline) {
 			mu.Unlock()
-			t.Fatal("result not stored with a slot free")
+			t.Fatal("s1's result not stored with a slot free")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -198,6 +227,11 @@ func TestJobResultBusy(t *testing.T) {
 		<-e.srv.resultSlots
 	case <-time.After(time.Second):
 		t.Error("the stored result's slot is still taken while its POST waits for the step")
+	}
+	select {
+	case err := <-done:
+		t.Errorf("s1's POST returned while its step could not run: %v", err)
+	default:
 	}
 	mu.Unlock()
 	if err := <-done; err != nil {
