@@ -103,6 +103,17 @@ func testServerHold(t testing.TB, hold time.Duration) (url, fingerprint string, 
 	return ts.URL, pki.Fingerprint(srv.CA().Cert), st, newToken
 }
 
+// runOK runs cfg and fails the test on an error or any failed request.
+func runOK(t *testing.T, cfg Config) *Report {
+	t.Helper()
+	r, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noErrors(t, r)
+	return r
+}
+
 // noErrors fails the test on any failed request.
 func noErrors(t *testing.T, r *Report) {
 	t.Helper()
@@ -124,11 +135,7 @@ func TestRunAgainstServer(t *testing.T) {
 		Facts:       api.Facts{OS: "Debian GNU/Linux 12 (bookworm)", Distro: "debian", Release: "12", Codename: "bookworm", Arch: "amd64"},
 		Concurrency: 8, Mode: ModeSteady, Interval: 400 * time.Millisecond, Duration: 1200 * time.Millisecond}
 	ctx := context.Background()
-	r, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noErrors(t, r)
+	r := runOK(t, cfg)
 	if len(r.Phases) != 3 || r.Phases[0].Name != "enroll" || r.Phases[2].Name != ModeSteady {
 		t.Fatalf("phases %+v", r.Phases)
 	}

@@ -58,11 +58,7 @@ func TestRolloutMode(t *testing.T) {
 		Facts:       api.Facts{OS: "Debian GNU/Linux 12 (bookworm)", Distro: "debian", Release: "12", Codename: "bookworm", Arch: "amd64"},
 		Concurrency: 4, Mode: ModeRollout, Duration: time.Minute, Rollout: drv}
 	ctx := context.Background()
-	r, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noErrors(t, r)
+	r := runOK(t, cfg)
 	last := r.Phases[len(r.Phases)-1]
 	if last.Name != "rollout" || r.Phases[len(r.Phases)-2].Name != "rollout-create" || last.RolloutID != "r1" {
 		t.Fatalf("phases %+v", r.Phases)
@@ -106,11 +102,7 @@ func TestRolloutHeld(t *testing.T) {
 		Inventories: testFleet(t, 4), Facts: api.Facts{OS: "Debian GNU/Linux 12 (bookworm)", Distro: "debian", Release: "12", Codename: "bookworm", Arch: "amd64"},
 		Concurrency: 4, Mode: ModeRollout, Duration: 10 * time.Second, Rollout: drv, Wait: 30 * time.Second, Share: 2}
 	ctx := context.Background()
-	r, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noErrors(t, r)
+	r := runOK(t, cfg)
 	if r.Connections != "shared: 2 HTTP/2 transports" {
 		t.Errorf("connections %q", r.Connections)
 	}
@@ -172,11 +164,7 @@ func TestRolloutInstallTime(t *testing.T) {
 		Inventories: testFleet(t, 2), Facts: api.Facts{OS: "Debian GNU/Linux 12 (bookworm)", Distro: "debian", Release: "12", Codename: "bookworm", Arch: "amd64"},
 		Concurrency: 4, Mode: ModeRollout, Duration: 20 * time.Second, Rollout: drv, Wait: 30 * time.Second, InstallTime: install}
 	ctx := context.Background()
-	r, err := Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	noErrors(t, r)
+	r := runOK(t, cfg)
 	last := r.Phases[len(r.Phases)-1]
 	for _, ring := range last.Rings {
 		if ring.HandedOut != ring.Hosts || ring.Answered != ring.Hosts {

@@ -82,19 +82,25 @@ func TestRolloutResultsShareSteps(t *testing.T) {
 	}
 }
 
-// TestRolloutResultLateStep: while a step cannot run (the rollout's lock
-// is taken), a result's POST is answered after ResultWait with its result
-// stored, and a POST whose agent stops waiting fails on the agent's side
-// only. Neither cancels the step: once the lock is free it applies both
-// results, with no tick and no other request.
-func TestRolloutResultLateStep(t *testing.T) {
+// startTwo starts a rollout of one ring over hosts s0 and s1 (SQLite)
+// and returns each host's install job.
+func startTwo(t *testing.T) (*rolloutEnv, api.Rollout, map[string]api.Job) {
 	e := newRolloutEnv(t, "sqlite")
 	e.fleet(map[string]string{"s0": "test", "s1": "test"})
 	var r api.Rollout
 	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
 		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Percent: 100}}}}, &r)
 	e.command(r.ID, "start", 200)
-	jobs := map[string]api.Job{"s0": e.oneJob("s0", api.JobInstall), "s1": e.oneJob("s1", api.JobInstall)}
+	return e, r, map[string]api.Job{"s0": e.oneJob("s0", api.JobInstall), "s1": e.oneJob("s1", api.JobInstall)}
+}
+
+// TestRolloutResultLateStep: while a step cannot run (the rollout's lock
+// is taken), a result's POST is answered after ResultWait with its result
+// stored, and a POST whose agent stops waiting fails on the agent's side
+// only. Neither cancels the step: once the lock is free it applies both
+// results, with no tick and no other request.
+func TestRolloutResultLateStep(t *testing.T) {
+	e, r, jobs := startTwo(t)
 	result := func(name string) api.JobResult {
 		return api.JobResult{Status: "ok", Result: api.Raw(installResult(t, jobs[name], true, false))}
 	}
@@ -154,13 +160,7 @@ func TestRolloutResultLateStep(t *testing.T) {
 // result waiting when a slot frees is taken; a stored result's slot is
 // free again while its POST waits for its step.
 func TestJobResultBusy(t *testing.T) {
-	e := newRolloutEnv(t, "sqlite")
-	e.fleet(map[string]string{"s0": "test", "s1": "test"})
-	var r api.Rollout
-	e.adminJSON("POST", "/api/v1/rollouts", api.CreateRolloutRequest{Updates: api.UpdatesAll, Rings: []rollout.Ring{
-		{Name: "all", Hosts: rollout.Selector{All: true}, Concurrency: rollout.Limit{Percent: 100}}}}, &r)
-	e.command(r.ID, "start", 200)
-	jobs := map[string]api.Job{"s0": e.oneJob("s0", api.JobInstall), "s1": e.oneJob("s1", api.JobInstall)}
+	e, r, jobs := startTwo(t)
 	ctx := context.Background()
 	post := func(name string) error {
 		res := api.JobResult{Status: "ok", Result: api.Raw(installResult(t, jobs[name], true, false))}
