@@ -159,7 +159,9 @@ packages (findings then say that their CVEs come from the feeds only).`,
 			}
 			shut, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			if err := hs.Shutdown(shut); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			err = hs.Shutdown(shut)
+			srv.StopSteps() // before the store closes
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				return err
 			}
 			return nil

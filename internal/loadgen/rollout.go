@@ -43,10 +43,11 @@ type RolloutDriver interface {
 
 // RingReport is one ring's figures of a rollout phase: when (seconds
 // after the start command was sent) its first and last install jobs
-// were handed out, its last result was sent, and its last result was
-// accepted (the server answers a result once the step that reads it is
-// done: the last one's, when the ring's hosts promote the next ring, is
-// that promotion's).
+// were handed out, its last result was sent (the last attempt of any
+// host, a refused one sent again), and its last result was accepted
+// (the server answers a result once the step that reads it is done, or
+// after its ResultWait: the last one's, when the ring's hosts promote
+// the next ring, is that promotion's).
 type RingReport struct {
 	Name      string  `json:"name"`
 	Hosts     int     `json:"hosts"`

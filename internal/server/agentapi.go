@@ -250,11 +250,13 @@ var resultSlotWait = 10 * time.Second
 // up to resultSlotWait, else refuses it: a ring's hosts finishing
 // together send more results than the store takes at once. Those beyond
 // resultsAtOnce wait before their credential is looked up and their body
-// read, and those that waited too long are refused (503, Retry-After);
-// their agents report again after their back-off. Queued without a
-// bound, they waited past the agents' time-out, which then sent them
-// again: 190,000 timed-out reports for 90,000 results; refused at once,
-// 336,000 refusals, each carrying its 14 KB result (docs/benchmarks.md).
+// decoded, and those that waited too long are refused (503, Retry-After);
+// their agents report again after their back-off. (The body arrives all
+// the same, within HTTP/2's flow control: the wait saves the server's
+// work, not the transfer.) Queued without a bound, they waited past the
+// agents' time-out, which then sent them again: 190,000 timed-out
+// reports for 90,000 results; refused at once, 336,000 refusals, each
+// sent with its 14 KB result (docs/benchmarks.md).
 // h frees the slot once the result is stored (releaseResultSlot), or
 // when it returns.
 func (s *Server) admitResult(h http.HandlerFunc) http.HandlerFunc {
@@ -269,6 +271,11 @@ func (s *Server) admitResult(h http.HandlerFunc) http.HandlerFunc {
 			case <-t.C:
 				w.Header().Set("Retry-After", "5")
 				httpError(w, http.StatusServiceUnavailable, "busy: %d job results are being stored; report again in a few seconds", cap(s.resultSlots))
+				return
+			case <-s.holds.drained:
+				t.Stop()
+				w.Header().Set("Retry-After", "5")
+				httpError(w, http.StatusServiceUnavailable, "shutting down; report again in a few seconds")
 				return
 			case <-r.Context().Done():
 				t.Stop()

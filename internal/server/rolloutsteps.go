@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -45,12 +47,36 @@ func (s *Server) rolloutQueue(id string) *stepQueue {
 // stepTimeout bounds a step run for job results.
 const stepTimeout = 2 * time.Minute
 
+// resultSteps are the steps run for job results, apart from requests:
+// their context ends, and StopSteps waits for them, when the server
+// shuts down.
+type resultSteps struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+	mu     sync.Mutex // over stopped and wg.Add
+	// stopped: no step starts any more.
+	stopped bool
+	wg      sync.WaitGroup
+}
+
+// StopSteps ends the rollout steps run for job results and waits for
+// them: call it once the HTTP server has shut down, before the store is
+// closed. A step cut short rolls back, and the next tick, or the server's
+// next start, applies what it would have.
+func (s *Server) StopSteps() {
+	s.steps.mu.Lock()
+	s.steps.stopped = true
+	s.steps.mu.Unlock()
+	s.steps.cancel()
+	s.steps.wg.Wait()
+}
+
 // stepRolloutShared waits, up to wait, for a step of rollout id that
 // started after the call to finish: it starts one when none is running,
 // else the next one starts when the running one finishes. It returns
-// that step's error, errStepLate if wait passed first (the step still
-// runs, and applies what was stored before it), or ctx's error if ctx
-// ended first.
+// that step's (or a later one's) error, errStepLate if wait passed first
+// or the server is shutting down (the step still runs, and applies what
+// was stored before it), or ctx's error if ctx ended first.
 func (s *Server) stepRolloutShared(ctx context.Context, id string, wait time.Duration) error {
 	q := s.rolloutQueue(id)
 	timer := time.NewTimer(wait)
@@ -59,14 +85,17 @@ func (s *Server) stepRolloutShared(ctx context.Context, id string, wait time.Dur
 	want := q.started + 1
 	q.wanted = max(q.wanted, want)
 	for q.finished < want {
-		if q.done == nil {
-			s.startStep(ctx, q, id)
+		if q.done == nil && !s.startStep(q, id) {
+			q.mu.Unlock()
+			return errStepLate
 		}
 		done := q.done
 		q.mu.Unlock()
 		select {
 		case <-done:
 		case <-timer.C:
+			return errStepLate
+		case <-s.holds.drained:
 			return errStepLate
 		case <-ctx.Done():
 			return ctx.Err()
@@ -79,22 +108,26 @@ func (s *Server) stepRolloutShared(ctx context.Context, id string, wait time.Dur
 }
 
 // startStep starts the next step of rollout id (q.mu held, no step
-// running), and the one after it as long as results wait for one, in a
-// context that keeps ctx's values but not its end.
-func (s *Server) startStep(ctx context.Context, q *stepQueue, id string) {
-	ctx = context.WithoutCancel(ctx)
+// running), and the one after it as long as results wait for one; false
+// if the server is shutting down.
+func (s *Server) startStep(q *stepQueue, id string) bool {
+	s.steps.mu.Lock()
+	defer s.steps.mu.Unlock()
+	if s.steps.stopped {
+		return false
+	}
+	s.steps.wg.Add(1)
 	q.started++
 	n, done := q.started, make(chan struct{})
 	q.done = done
 	go func() {
+		defer s.steps.wg.Done()
 		for {
-			sctx, cancel := context.WithTimeout(ctx, stepTimeout)
-			_, _, err := s.stepRollout(sctx, id)
-			cancel()
+			err := s.resultStep(id)
 			q.mu.Lock()
 			q.finished, q.err = n, err
 			close(done)
-			if q.wanted <= n {
+			if q.wanted <= n || s.steps.ctx.Err() != nil {
 				q.done = nil
 				q.mu.Unlock()
 				return
@@ -105,4 +138,20 @@ func (s *Server) startStep(ctx context.Context, q *stepQueue, id string) {
 			q.mu.Unlock()
 		}
 	}()
+	return true
+}
+
+// resultStep runs one step of rollout id for job results. A panic fails
+// the step, as it would have failed the request that ran it.
+func (s *Server) resultStep(id string) (err error) {
+	ctx, cancel := context.WithTimeout(s.steps.ctx, stepTimeout)
+	defer cancel()
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("rollout step panicked", "rollout", id, "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("rollout %s: step panicked: %v", id, p)
+		}
+	}()
+	_, _, err = s.stepRollout(ctx, id)
+	return err
 }

@@ -94,6 +94,21 @@ func startTwo(t *testing.T) (*rolloutEnv, api.Rollout, map[string]api.Job) {
 	return e, r, map[string]api.Job{"s0": e.oneJob("s0", api.JobInstall), "s1": e.oneJob("s1", api.JobInstall)}
 }
 
+// hostJobState is the queue state of host name's row of job id.
+func hostJobState(t *testing.T, e *rolloutEnv, id, name string) string {
+	t.Helper()
+	_, hjs, err := e.st.Job(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, hj := range hjs {
+		if hj.HostID == e.ids[name] {
+			return hj.State
+		}
+	}
+	return "none"
+}
+
 // TestRolloutResultLateStep: while a step cannot run (the rollout's lock
 // is taken), a result's POST is answered after ResultWait with its result
 // stored, and a POST whose agent stops waiting fails on the agent's side
@@ -116,22 +131,27 @@ func TestRolloutResultLateStep(t *testing.T) {
 	if d := time.Since(t0); d < e.srv.cfg.ResultWait || d > 5*time.Second {
 		t.Errorf("s0's POST answered after %s, want ResultWait (%s)", d, e.srv.cfg.ResultWait)
 	}
-	gone, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
-	err := e.agents["s1"].JobResult(gone, jobs["s1"].ID, result("s1"))
-	cancel()
-	if err == nil {
-		t.Error("s1's POST, given up after 100 ms, succeeded")
+	// s1's agent gives up once its result is stored, while the POST
+	// waits for the step.
+	gone, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { errc <- e.agents["s1"].JobResult(gone, jobs["s1"].ID, result("s1")) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if hostJobState(t, e, jobs["s1"].ID, "s1") == store.JobDone {
+			break
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			mu.Unlock()
+			t.Fatal("s1's result not stored")
+		}
 	}
-	for name := range jobs {
-		_, hjs, err := e.st.Job(ctx, jobs[name].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, hj := range hjs {
-			if hj.HostID == e.ids[name] && hj.State != store.JobDone {
-				t.Errorf("%s's result not stored: job %s", name, hj.State)
-			}
-		}
+	cancel()
+	if err := <-errc; err == nil {
+		t.Error("s1's POST, given up, succeeded")
+	}
+	if st := hostJobState(t, e, jobs["s0"].ID, "s0"); st != store.JobDone {
+		t.Errorf("s0's result not stored: job %s", st)
 	}
 	l, err := e.srv.loadRollout(ctx, r.ID)
 	if err != nil {
@@ -166,18 +186,7 @@ func TestJobResultBusy(t *testing.T) {
 		res := api.JobResult{Status: "ok", Result: api.Raw(installResult(t, jobs[name], true, false))}
 		return e.agents[name].JobResult(ctx, jobs[name].ID, res)
 	}
-	state := func(name string) string {
-		_, hjs, err := e.st.Job(ctx, jobs[name].ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, hj := range hjs {
-			if hj.HostID == e.ids[name] {
-				return hj.State
-			}
-		}
-		return "none"
-	}
+	state := func(name string) string { return hostJobState(t, e, jobs[name].ID, name) }
 	defer func(d time.Duration) { resultSlotWait = d }(resultSlotWait)
 	resultSlotWait = 300 * time.Millisecond
 	for range cap(e.srv.resultSlots) {
@@ -211,7 +220,7 @@ func TestJobResultBusy(t *testing.T) {
 	// while its POST waits for the step (the rollout's lock held).
 	mu := e.srv.rolloutLock(r.ID)
 	mu.Lock()
-	e.srv.cfg.ResultWait = 2 * time.Second
+	e.srv.cfg.ResultWait = 5 * time.Second
 	done := make(chan error, 1)
 	go func() { done <- post("s1") }()
 	deadline := time.Now().Add(5 * time.Second)
@@ -239,5 +248,47 @@ func TestJobResultBusy(t *testing.T) {
 	}
 	for range cap(e.srv.resultSlots) - 1 {
 		<-e.srv.resultSlots
+	}
+}
+
+// TestStopSteps: StopSteps waits for a step run for a result (held on
+// the rollout's lock), which then ends; afterwards a result starts no
+// step and its POST is answered at once, its result stored.
+func TestStopSteps(t *testing.T) {
+	e, r, jobs := startTwo(t)
+	post := func(name string) error {
+		res := api.JobResult{Status: "ok", Result: api.Raw(installResult(t, jobs[name], true, false))}
+		return e.agents[name].JobResult(context.Background(), jobs[name].ID, res)
+	}
+	e.srv.cfg.ResultWait = 200 * time.Millisecond
+	mu := e.srv.rolloutLock(r.ID)
+	mu.Lock()
+	if err := post("s0"); err != nil {
+		mu.Unlock()
+		t.Fatal(err)
+	}
+	stopped := make(chan struct{})
+	go func() { e.srv.StopSteps(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Error("StopSteps returned while a step waited for the rollout's lock")
+	case <-time.After(300 * time.Millisecond):
+	}
+	mu.Unlock()
+	select {
+	case <-stopped:
+	case <-time.After(10 * time.Second):
+		t.Fatal("StopSteps still waits after the step could run")
+	}
+	e.srv.cfg.ResultWait = 10 * time.Second
+	t0 := time.Now()
+	if err := post("s1"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(t0); d > 5*time.Second {
+		t.Errorf("a result after StopSteps answered after %s: it waited for a step", d)
+	}
+	if st := hostJobState(t, e, jobs["s1"].ID, "s1"); st != store.JobDone {
+		t.Errorf("s1's result after StopSteps: job %s, want done", st)
 	}
 }

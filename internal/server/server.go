@@ -87,6 +87,8 @@ type Server struct {
 	// resultSlots has a slot per job result being read and stored
 	// (resultsAtOnce, agentapi.go).
 	resultSlots chan struct{}
+	// steps are the rollout steps run for job results (rolloutsteps.go).
+	steps resultSteps
 	// rolloutQueues lets job results share steps (rolloutsteps.go).
 	rolloutQueues sync.Map // rollout ID → *stepQueue
 	// rolloutStates keeps the state of each rollout this process last
@@ -123,6 +125,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, store: cfg.Store, engine: cfg.Engine, log: cfg.Log, ready: make(chan struct{}),
 		resultSlots: make(chan struct{}, resultsAtOnce)}
+	s.steps.ctx, s.steps.cancel = context.WithCancel(context.Background())
 	ca, err := loadCA(ctx, cfg.Store, cfg.Now())
 	if err != nil {
 		return nil, err
