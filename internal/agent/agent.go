@@ -160,7 +160,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 		if err != nil {
 			failures++
-			wait = Backoff(failures, a.cfg.MaxBackoff)
+			wait = RetryWait(err, failures, a.cfg.MaxBackoff)
 			level := slog.LevelWarn
 			var se *StatusError
 			if errors.As(err, &se) && se.Refused() {
@@ -285,6 +285,19 @@ func (a *Agent) isPending(id string) bool {
 // jitter spreads check-ins: interval ±10%.
 func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
+}
+
+// RetryWait is how long the agent waits after its n-th failure in a row,
+// err: its back-off, or longer if the server asked for it (Retry-After,
+// a busy server's 503), jittered by up to a fifth so that the agents it
+// refused together do not come back together; at most max.
+func RetryWait(err error, n int, max time.Duration) time.Duration {
+	d := Backoff(n, max)
+	var se *StatusError
+	if errors.As(err, &se) && se.RetryAfter > d {
+		d = min(se.RetryAfter+rand.N(se.RetryAfter/5+1), max)
+	}
+	return d
 }
 
 // Backoff is how long the agent waits after its n-th failure in a row:

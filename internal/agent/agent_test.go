@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -250,6 +251,28 @@ func TestBackoffGrowsAndIsCapped(t *testing.T) {
 		}
 		if d < want/2 || d > want {
 			t.Errorf("Backoff(%d) = %v, want in [%v, %v]", n, d, want/2, want)
+		}
+	}
+}
+
+// TestRetryWait: a busy server's Retry-After lengthens the back-off
+// (jittered up to a fifth more, capped), never shortens it.
+func TestRetryWait(t *testing.T) {
+	max := time.Minute
+	busy := fmt.Errorf("report: %w", &StatusError{Code: 503, RetryAfter: 5 * time.Second})
+	for range 100 {
+		if d := RetryWait(busy, 1, max); d < 5*time.Second || d > 6*time.Second {
+			t.Fatalf("first failure, Retry-After 5s: %v, want 5-6 s", d)
+		}
+		if d := RetryWait(busy, 4, max); d < 8*time.Second || d > 16*time.Second {
+			t.Fatalf("fourth failure, Retry-After 5s: %v, want the back-off, 8-16 s", d)
+		}
+		if d := RetryWait(errors.New("connection refused"), 1, max); d < time.Second || d > 2*time.Second {
+			t.Fatalf("no Retry-After: %v, want the back-off, 1-2 s", d)
+		}
+		long := &StatusError{Code: 503, RetryAfter: time.Hour}
+		if d := RetryWait(long, 1, max); d != max {
+			t.Fatalf("Retry-After an hour: %v, want the cap %v", d, max)
 		}
 	}
 }

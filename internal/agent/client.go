@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -72,6 +73,9 @@ type StatusError struct {
 	Code   int
 	Reason string
 	URL    string
+	// RetryAfter is the answer's Retry-After in seconds (a busy server's
+	// 503), 0 when it has none.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
@@ -133,7 +137,11 @@ func (c *Client) do(ctx context.Context, method, path string, body any, zip bool
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = strings.TrimSpace(string(data))
 		}
-		return &StatusError{Code: resp.StatusCode, Reason: e.Error, URL: c.base + path}
+		se := &StatusError{Code: resp.StatusCode, Reason: e.Error, URL: c.base + path}
+		if n, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && n > 0 {
+			se.RetryAfter = time.Duration(min(n, 3600)) * time.Second
+		}
+		return se
 	}
 	if out == nil || resp.StatusCode == http.StatusNoContent {
 		io.Copy(io.Discard, resp.Body)

@@ -388,8 +388,8 @@ func (g *gen) answer(ctx context.Context, h *simHost, jobs []api.Job, since func
 		}
 		// As an agent does, a report that failed for want of the server
 		// (an error or a 5xx) is sent again, after the agent's back-off
-		// (2 s, 4 s, ... with jitter), until it is taken or refused: the
-		// job stays leased to this host.
+		// (1-2 s, 2-4 s, ..., or the server's Retry-After), until it is
+		// taken or refused: the job stays leased to this host.
 		for failures := 1; ; failures++ {
 			t := time.Now()
 			if install {
@@ -401,7 +401,7 @@ func (g *gen) answer(ctx context.Context, h *simHost, jobs []api.Job, since func
 			if err == nil || ctx.Err() != nil || errors.As(err, &se) && se.Code < 500 {
 				break
 			}
-			if sleep(ctx, agent.Backoff(failures, agentMaxBackoff)); ctx.Err() != nil {
+			if sleep(ctx, agent.RetryWait(err, failures, agentMaxBackoff)); ctx.Err() != nil {
 				break
 			}
 		}

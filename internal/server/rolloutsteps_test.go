@@ -198,6 +198,9 @@ func TestJobResultBusy(t *testing.T) {
 	if !errors.As(err, &se) || se.Code != http.StatusServiceUnavailable || !strings.Contains(se.Reason, "busy") {
 		t.Fatalf("result with every slot taken: %v, want 503 busy", err)
 	}
+	if se.RetryAfter != 5*time.Second {
+		t.Errorf("refusal's Retry-After: %s, want 5 s", se.RetryAfter)
+	}
 	if d := time.Since(t0); d < resultSlotWait {
 		t.Errorf("refused after %s, before resultSlotWait (%s)", d, resultSlotWait)
 	}
