@@ -256,9 +256,8 @@ var resultSlotWait = 10 * time.Second
 // work, not the transfer.) Queued without a bound, they waited past the
 // agents' time-out, which then sent them again: 190,000 timed-out
 // reports for 90,000 results; refused at once, 336,000 refusals, each
-// sent with its 14 KB result (docs/benchmarks.md).
-// h frees the slot once the result is stored (releaseResultSlot), or
-// when it returns.
+// sent with its 14 KB result (docs/benchmarks.md). h frees the slot once
+// the result is stored (releaseResultSlot), or when it returns.
 func (s *Server) admitResult(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		select {

@@ -28,9 +28,8 @@ type stepQueue struct {
 	started  uint64 // steps begun
 	finished uint64 // the latest step finished
 	err      error  // its error
-	// wanted is the latest step a result waits for: started again once
-	// the running one finishes, even if that result's POST stopped
-	// waiting.
+	// wanted is the latest step a result waits for: it starts once the
+	// running one finishes, even if that result's POST stopped waiting.
 	wanted uint64
 	// done is closed when the running step finishes (nil when none runs).
 	done chan struct{}
