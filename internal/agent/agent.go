@@ -287,9 +287,9 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
 
-// RetryWait is how long the agent waits after its n-th failure in a row,
-// err: its back-off, or longer if the server asked for it (Retry-After,
-// a busy server's 503), jittered by up to a fifth so that the agents it
+// RetryWait is how long the agent waits after err, its n-th failure in
+// a row: its back-off, or the server's Retry-After (a busy server's 503)
+// when that is longer, plus up to a fifth of it so that the agents
 // refused together do not come back together; at most max.
 func RetryWait(err error, n int, max time.Duration) time.Duration {
 	d := Backoff(n, max)
