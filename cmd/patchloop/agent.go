@@ -58,7 +58,7 @@ func agentCmd(logLevel *string) *cobra.Command {
 			return a.Run(ctx)
 		}}
 	run.Flags().BoolVar(&once, "once", false, "check in once and exit (status 1 if it failed)")
-	run.Flags().DurationVar(&maxBackoff, "max-backoff", 5*time.Minute, "longest wait between failed check-ins")
+	run.Flags().DurationVar(&maxBackoff, "max-backoff", agent.DefaultMaxBackoff, "longest wait between failed check-ins")
 	run.Flags().StringVar(&configFile, "config", agent.DefaultConfigFile, "local configuration: allow_reboot, allow_commands, health gates (missing: none allowed)")
 	cmd.AddCommand(enroll, run)
 	return cmd

@@ -26,7 +26,8 @@ type Config struct {
 	Root     string // the system to report; "/" normally
 	Log      *slog.Logger
 	Timeout  time.Duration // per request; 0: 30s
-	// MaxBackoff caps the wait between failed check-ins; 0: 5 minutes.
+	// MaxBackoff caps the wait between failed check-ins; 0:
+	// DefaultMaxBackoff.
 	MaxBackoff time.Duration
 	// ConfigFile is the local configuration (LocalConfig): what this
 	// machine allows jobs to do and its health gates. "" or a missing
@@ -48,7 +49,7 @@ func (c *Config) defaults() {
 		c.Timeout = 30 * time.Second
 	}
 	if c.MaxBackoff <= 0 {
-		c.MaxBackoff = 5 * time.Minute
+		c.MaxBackoff = DefaultMaxBackoff
 	}
 	if c.KeepDir == "" {
 		c.KeepDir = "/var/lib/patchloop/rollback"
@@ -287,12 +288,16 @@ func jitter(d time.Duration) time.Duration {
 	return d - d/10 + rand.N(d/5+1)
 }
 
+// DefaultMaxBackoff is the longest an agent waits after failures in a
+// row, unless configured otherwise.
+const DefaultMaxBackoff = 5 * time.Minute
+
 // RetryWait is how long the agent waits after err, its n-th failure in
 // a row: its back-off, or the server's Retry-After (a busy server's 503)
 // when that is longer, plus up to a fifth of it so that the agents
 // refused together do not come back together; at most max.
 func RetryWait(err error, n int, max time.Duration) time.Duration {
-	d := Backoff(n, max)
+	d := backoff(n, max)
 	var se *StatusError
 	if errors.As(err, &se) && se.RetryAfter > d {
 		d = min(se.RetryAfter+rand.N(se.RetryAfter/5+1), max)
@@ -300,9 +305,9 @@ func RetryWait(err error, n int, max time.Duration) time.Duration {
 	return d
 }
 
-// Backoff is how long the agent waits after its n-th failure in a row:
+// backoff is how long the agent waits after its n-th failure in a row:
 // 2s·2^(n-1), capped at max, with full jitter on its upper half.
-func Backoff(n int, max time.Duration) time.Duration {
+func backoff(n int, max time.Duration) time.Duration {
 	d := 2 * time.Second
 	for i := 1; i < n && d < max; i++ {
 		d *= 2

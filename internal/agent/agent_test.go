@@ -244,13 +244,13 @@ func TestStateLossMeansReEnroll(t *testing.T) {
 func TestBackoffGrowsAndIsCapped(t *testing.T) {
 	max := 40 * time.Second
 	for n := 1; n < 12; n++ {
-		d := Backoff(n, max)
+		d := backoff(n, max)
 		want := 2 * time.Second << (n - 1)
 		if want > max {
 			want = max
 		}
 		if d < want/2 || d > want {
-			t.Errorf("Backoff(%d) = %v, want in [%v, %v]", n, d, want/2, want)
+			t.Errorf("backoff(%d) = %v, want in [%v, %v]", n, d, want/2, want)
 		}
 	}
 }

@@ -259,7 +259,8 @@ func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
 		}
 		var once sync.Once
 		release := func() { once.Do(func() { <-r.sem }) }
-		installed, again, failed := false, false, false
+		installed, again := false, false
+		var failed error
 		g.turn(ctx, g.cfg.Reconnect, func(ctx context.Context) {
 			ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(httptrace.WroteRequestInfo) { release() }})
 			sent := time.Now()
@@ -273,14 +274,14 @@ func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
 			}
 			r.ci.Load().add(time.Since(sent), err)
 			if err != nil {
-				failed = true
+				failed = err
 				return
 			}
 			if resp.SendInventory {
 				// As an agent does; uncounted, and only then can the
 				// server hold the host's check-ins.
 				if err := h.client.PutInventory(ctx, h.inv.Inv); err != nil {
-					failed = true
+					failed = err
 					return
 				}
 			}
@@ -291,9 +292,9 @@ func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
 			return true
 		}
 		switch {
-		case failed:
+		case failed != nil:
 			failures++
-			sleep(ctx, agent.Backoff(failures, agentMaxBackoff))
+			sleep(ctx, agent.RetryWait(failed, failures, agent.DefaultMaxBackoff))
 		case again:
 			failures = 0
 			sleep(ctx, time.Second)
@@ -303,10 +304,6 @@ func (g *gen) holdLoop(ctx context.Context, h *simHost, r *heldRun) bool {
 	}
 	return false
 }
-
-// agentMaxBackoff is the agent's longest back-off (agent.Config.MaxBackoff's
-// default).
-const agentMaxBackoff = 5 * time.Minute
 
 // waitHeld waits until the server holds n check-ins (its gauge
 // patchloop_checkins_held), reading its /metrics every 500 ms, and fails
@@ -401,7 +398,7 @@ func (g *gen) answer(ctx context.Context, h *simHost, jobs []api.Job, since func
 			if err == nil || ctx.Err() != nil || errors.As(err, &se) && se.Code < 500 {
 				break
 			}
-			if sleep(ctx, agent.RetryWait(err, failures, agentMaxBackoff)); ctx.Err() != nil {
+			if sleep(ctx, agent.RetryWait(err, failures, agent.DefaultMaxBackoff)); ctx.Err() != nil {
 				break
 			}
 		}
