@@ -64,18 +64,10 @@ func scanJob(row interface{ Scan(...any) error }) (Job, error) {
 	return j, err
 }
 
-const hostJobColumns = "job_id, host_id, state, attempts, lease_until, status, result, finished_at, created_at"
+const hostJobColumns = "job_id, host_id, state, attempts, lease_until, status, result, result_zstd, finished_at, created_at"
 
 func scanHostJob(row interface{ Scan(...any) error }, extra ...any) (HostJob, error) {
-	var (
-		hj                       HostJob
-		result                   sql.NullString
-		lease, finished, created int64
-	)
-	dest := append([]any{&hj.JobID, &hj.HostID, &hj.State, &hj.Attempts, &lease, &hj.Status, &result, &finished, &created}, extra...)
-	err := row.Scan(dest...)
-	hj.Result, hj.LeaseUntil, hj.FinishedAt, hj.CreatedAt = textBytes(result), fromMS(lease), fromMS(finished), fromMS(created)
-	return hj, err
+	return scanHostJobWith(row, nil, extra...)
 }
 
 // Job returns job id and its hosts' parts, ordered by host ID; unknown is
@@ -287,12 +279,12 @@ func (s *sqlStore) QueuedSince(ctx context.Context, since time.Time) ([]string, 
 // whatever the lease's state (the agent did the work: at-least-once), but
 // only for a job handed out: a result for one still queued is refused.
 func (s *sqlStore) CompleteJob(ctx context.Context, jobID, hostID, status string, result, summary []byte, at time.Time) (bool, error) {
-	st, err := s.prepared(ctx, s.db, `UPDATE host_jobs SET state = 'done', status = ?, result = ?, summary = ?, finished_at = ?, lease_until = 0
+	st, err := s.prepared(ctx, s.db, `UPDATE host_jobs SET state = 'done', status = ?, result = NULL, result_zstd = ?, summary = ?, finished_at = ?, lease_until = 0
 		WHERE job_id = ? AND host_id = ? AND state = 'leased'`)
 	if err != nil {
 		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)
 	}
-	n, err := s.groupedExec(ctx, st, status, jsonText(result), jsonText(summary), ms(at), jobID, hostID)
+	n, err := s.groupedExec(ctx, st, status, packResult(result), jsonText(summary), ms(at), jobID, hostID)
 	if err != nil {
 		return false, fmt.Errorf("store: complete job %s of host %s: %w", jobID, hostID, err)
 	}

@@ -1,6 +1,8 @@
 package store
 
 import (
+	"bytes"
+	"database/sql"
 	"reflect"
 	"slices"
 	"strings"
@@ -211,5 +213,54 @@ func testCompleteJob(t *testing.T, s Store) {
 	wantErr(t, err, ErrConflict, "job q of host h1: never handed out")
 	if _, hjs, _ := s.Job(ctx, "q"); len(hjs) != 1 || hjs[0].State != JobQueued || hjs[0].Result != nil {
 		t.Errorf("a result for a job never handed out changed it: %+v", hjs)
+	}
+}
+
+// testStoredResults checks that a result is stored compressed and reads
+// back whole, that a result stored before compression (in the text
+// column) still reads, and that a corrupt stored result is an error
+// naming the job and host, not a result.
+func testStoredResults(t *testing.T, s Store) {
+	ss := s.(*sqlStore)
+	for _, h := range []string{"h1", "h2", "h3"} {
+		enrollHost(t, s, h, h, nil)
+	}
+	if err := s.CreateJob(ctx, Job{ID: "j", Kind: "install", CreatedAt: t0}, []string{"h1", "h2", "h3"}); err != nil {
+		t.Fatal(err)
+	}
+	big := realResult()
+	for _, h := range []string{"h1", "h2", "h3"} {
+		if _, err := s.LeaseJobs(ctx, h, t0, time.Minute, 1); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.CompleteJob(ctx, "j", h, "ok", big, []byte(`{}`), t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var text sql.NullString
+	var packed []byte
+	if err := ss.db.QueryRowContext(ctx, ss.q("SELECT result, result_zstd FROM host_jobs WHERE host_id = ?"), "h1").Scan(&text, &packed); err != nil {
+		t.Fatal(err)
+	}
+	if text.Valid || len(packed) == 0 || len(packed) > len(big)/3 {
+		t.Fatalf("stored result: text %v, %d bytes compressed of %d", text.Valid, len(packed), len(big))
+	}
+	// h2's result as a server before compression stored it.
+	if _, err := ss.db.ExecContext(ctx, ss.q("UPDATE host_jobs SET result = ?, result_zstd = NULL WHERE host_id = ?"), `{"status":"ok"}`, "h2"); err != nil {
+		t.Fatal(err)
+	}
+	_, hjs, err := s.Job(ctx, "j")
+	if err != nil || len(hjs) != 3 {
+		t.Fatalf("Job = %v, %v", hjs, err)
+	}
+	if !bytes.Equal(hjs[0].Result, big) || string(hjs[1].Result) != `{"status":"ok"}` || !bytes.Equal(hjs[2].Result, big) {
+		t.Fatalf("results read back: %d bytes, %q, %d bytes; want %d, the text, %d", len(hjs[0].Result), hjs[1].Result, len(hjs[2].Result), len(big), len(big))
+	}
+	// h3's stored result cut short.
+	if _, err := ss.db.ExecContext(ctx, ss.q("UPDATE host_jobs SET result_zstd = ? WHERE host_id = ?"), packed[:len(packed)/2], "h3"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err = s.Job(ctx, "j"); err == nil || !strings.Contains(err.Error(), "job j of host h3: stored result") {
+		t.Fatalf("Job with a corrupt stored result: %v", err)
 	}
 }

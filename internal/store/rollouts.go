@@ -618,11 +618,12 @@ func (s *sqlStore) appendAudit(ctx context.Context, tx *sql.Tx, id string, audit
 	return nil
 }
 
-const rolloutJobColumns = "rj.key, rj.rollout_id, rj.ring, rj.kind, rj.created_at, hj.job_id, hj.host_id, hj.state, hj.attempts, hj.lease_until, hj.status, hj.result, hj.finished_at, hj.created_at"
+const rolloutJobColumns = "rj.key, rj.rollout_id, rj.ring, rj.kind, rj.created_at, hj.job_id, hj.host_id, hj.state, hj.attempts, hj.lease_until, hj.status, hj.result, hj.result_zstd, hj.finished_at, hj.created_at"
 
 // updateColumns are rolloutJobColumns with a result's summary, when it
 // has one, in place of the result.
-var updateColumns = strings.Replace(rolloutJobColumns, "hj.result", "COALESCE(hj.summary, hj.result)", 1)
+var updateColumns = strings.Replace(rolloutJobColumns, "hj.result, hj.result_zstd",
+	"COALESCE(hj.summary, hj.result), CASE WHEN hj.summary IS NULL THEN hj.result_zstd END", 1)
 
 // scanRolloutJob scans rolloutJobColumns (or updateColumns), then more.
 func scanRolloutJob(row interface{ Scan(...any) error }, more ...any) (RolloutJobRef, error) {
@@ -642,11 +643,18 @@ func scanHostJobWith(row interface{ Scan(...any) error }, lead []any, more ...an
 	var (
 		hj                       HostJob
 		result                   sql.NullString
+		packed                   []byte
 		lease, finished, created int64
 	)
-	dest := append(lead, &hj.JobID, &hj.HostID, &hj.State, &hj.Attempts, &lease, &hj.Status, &result, &finished, &created)
-	err := row.Scan(append(dest, more...)...)
-	hj.Result, hj.LeaseUntil, hj.FinishedAt, hj.CreatedAt = textBytes(result), fromMS(lease), fromMS(finished), fromMS(created)
+	dest := append(lead, &hj.JobID, &hj.HostID, &hj.State, &hj.Attempts, &lease, &hj.Status, &result, &packed, &finished, &created)
+	if err := row.Scan(append(dest, more...)...); err != nil {
+		return hj, err
+	}
+	hj.LeaseUntil, hj.FinishedAt, hj.CreatedAt = fromMS(lease), fromMS(finished), fromMS(created)
+	var err error
+	if hj.Result, err = unpackResult(result, packed); err != nil {
+		err = fmt.Errorf("job %s of host %s: %w", hj.JobID, hj.HostID, err)
+	}
 	return hj, err
 }
 

@@ -62,6 +62,7 @@ func runStoreTests(t *testing.T, open func(t *testing.T) Store) {
 		{"LeaseJobs", testLeaseJobs},
 		{"QueuedSince", testQueuedSince},
 		{"CompleteJob", testCompleteJob},
+		{"StoredResults", testStoredResults},
 		{"Settings", testSettings},
 		{"Policies", testPolicies},
 		{"Stats", testStats},
