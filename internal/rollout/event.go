@@ -43,11 +43,21 @@ const (
 	// and the all-succeeded rule; every host of the ring must be finished.
 	// It also resumes a rollout halted because promotion was blocked.
 	CommandPromote EventType = "promote"
+	// CommandRetry starts a failed, lost or rolled-back host of the
+	// current ring (Event.Host) again: its jobs so far are kept as
+	// retried, it is pending, and its next install has a new key
+	// (r/ring/host/install#2). The ring's accepted failures shrink with it.
+	CommandRetry EventType = "retry"
+	// CommandExclude takes a host (Event.Host) that is pending, failed,
+	// lost or rolled back out of the rollout: it is excluded, which
+	// neither counts as a failure nor blocks promotion, and it is never
+	// started again.
+	CommandExclude EventType = "exclude"
 )
 
 func (t EventType) command() bool {
 	switch t {
-	case CommandStart, CommandPause, CommandResume, CommandCancel, CommandPromote:
+	case CommandStart, CommandPause, CommandResume, CommandCancel, CommandPromote, CommandRetry, CommandExclude:
 		return true
 	}
 	return false
@@ -65,7 +75,7 @@ type Event struct {
 	// reboot before its health can be judged.
 	RebootRequired bool `json:"reboot_required,omitempty"`
 	// Commands: a unique ID (a command delivered twice is applied once)
-	// and who gave it.
+	// and who gave it. Retry and exclude name their host in Host.
 	ID    string `json:"id,omitempty"`
 	Actor string `json:"actor,omitempty"`
 	// Reason is the failure's or the command's explanation.

@@ -69,7 +69,7 @@ func TestRandomRollouts(t *testing.T) {
 	defer func() {
 		// The generator must reach every outcome, or the invariants
 		// below were checked on too little.
-		for _, k := range []string{"completed", "halted", "cancelled", "sim promote", "sim pause", "sim resume", "engine promote", "engine halt", "engine dispatch-reboot", "engine dispatch-rollback", "engine host-lost", "host host-rolled-back"} {
+		for _, k := range []string{"completed", "halted", "cancelled", "sim promote", "sim pause", "sim resume", "sim retry", "sim exclude", "sim rejected retry", "sim rejected exclude", "engine promote", "engine halt", "engine dispatch-reboot", "engine dispatch-rollback", "engine host-lost", "host host-rolled-back"} {
 			if ends[k] < 3 {
 				t.Errorf("outcome %q reached %d times", k, ends[k])
 			}
@@ -104,6 +104,12 @@ func TestRandomRollouts(t *testing.T) {
 func (m *simulation) command(typ EventType) Event {
 	m.cmdN++
 	return Event{Type: typ, ID: fmt.Sprintf("cmd-%d", m.cmdN), Actor: "sim"}
+}
+
+func (m *simulation) hostCommand(typ EventType, host string) Event {
+	e := m.command(typ)
+	e.Host = host
+	return e
 }
 
 // events answers some open jobs in a random order, adds duplicates of
@@ -159,6 +165,22 @@ func (m *simulation) events(chaos bool) []Event {
 		evs = append(evs, m.command(CommandCancel))
 	case r < 145:
 		evs = append(evs, m.command(CommandPromote))
+	case r < 175:
+		// Retry a failed host of the current ring (or, at times, any
+		// host: the engine refuses what it cannot retry).
+		var failed []string
+		for _, h := range m.s.Hosts {
+			if h.Ring == m.s.Ring && h.Phase.failed() && h.Phase.terminal() {
+				failed = append(failed, h.ID)
+			}
+		}
+		if len(failed) > 0 && m.rng.IntN(4) > 0 {
+			evs = append(evs, m.hostCommand(CommandRetry, failed[m.rng.IntN(len(failed))]))
+		} else if len(m.s.Hosts) > 0 {
+			evs = append(evs, m.hostCommand(CommandRetry, m.s.Hosts[m.rng.IntN(len(m.s.Hosts))].ID))
+		}
+	case r < 190 && len(m.s.Hosts) > 0:
+		evs = append(evs, m.hostCommand(CommandExclude, m.s.Hosts[m.rng.IntN(len(m.s.Hosts))].ID))
 	}
 	m.rng.Shuffle(len(evs), func(i, j int) { evs[i], evs[j] = evs[j], evs[i] })
 	return evs
@@ -219,13 +241,20 @@ func (m *simulation) check(before, s State, evs []Event, acts []Action) {
 		}
 		m.keys[a.Key] = true
 		h := s.Hosts[s.host(a.Host)]
-		if a.Key != Key(id, s.Spec.Rings[h.Ring].Name, h.ID, JobKind(a.Kind)) {
-			t.Fatalf("%s: key %s", id, a.Key)
+		want := Key(id, s.Spec.Rings[h.Ring].Name, h.ID, JobKind(a.Kind))
+		if n := h.superseded(JobKind(a.Kind)); n > 0 {
+			want += fmt.Sprintf("#%d", n+1)
+		}
+		if a.Key != want {
+			t.Fatalf("%s: key %s, want %s", id, a.Key, want)
 		}
 		switch a.Kind {
 		case ActionInstall:
 			if s.Status != StatusRunning {
 				t.Fatalf("%s: install %s while %s", id, a.Host, s.Status)
+			}
+			if p := before.Hosts[before.host(a.Host)].Phase; p == PhaseExcluded {
+				t.Fatalf("%s: install %s, which was excluded", id, a.Host)
 			}
 			if h.Ring != s.Ring || (h.Ring > 0 && (s.Rings[h.Ring-1].Promoted.IsZero() || s.Rings[h.Ring-1].Promoted.After(m.now))) {
 				t.Fatalf("%s: install %s of ring %d, current %d, previous promoted %s", id, a.Host, h.Ring, s.Ring, s.Rings[max(0, h.Ring-1)].Promoted)
@@ -252,11 +281,17 @@ func (m *simulation) check(before, s State, evs []Event, acts []Action) {
 			if h.Ring == r && h.Phase.inFlight() {
 				inflight++
 			}
-			if h.Ring > s.Ring && h.Phase != PhasePending && h.Phase != PhaseSkipped {
+			if h.Ring > s.Ring && h.Phase != PhasePending && h.Phase != PhaseSkipped && h.Phase != PhaseExcluded {
 				t.Fatalf("%s: host %s of ring %d is %s while ring %d is current", id, h.ID, h.Ring, h.Phase, s.Ring)
+			}
+			if i < len(before.Hosts) && before.Hosts[i].Phase == PhaseExcluded && h.Phase != PhaseExcluded {
+				t.Fatalf("%s: host %s excluded, now %s", id, h.ID, h.Phase)
 			}
 			kinds := map[JobKind]bool{}
 			for _, j := range h.Jobs {
+				if j.superseded() {
+					continue
+				}
 				if kinds[j.Kind] {
 					t.Fatalf("%s: host %s has two %s jobs", id, h.ID, j.Kind)
 				}
@@ -270,9 +305,10 @@ func (m *simulation) check(before, s State, evs []Event, acts []Action) {
 	if s.Status == StatusHalted && s.Reason == "" {
 		t.Fatalf("%s: halted without a reason", id)
 	}
-	// Only an operator's promote takes a stopped rollout back to running.
+	// Only an operator's promote or resume takes a stopped rollout back
+	// to running.
 	if before.Status.final() && s.Status == StatusRunning {
-		if before.Status != StatusHalted || !hasCommand(evs, CommandPromote) {
+		if before.Status != StatusHalted || !hasCommand(evs, CommandPromote) && !hasCommand(evs, CommandResume) {
 			t.Fatalf("%s: %s rollout running again", id, before.Status)
 		}
 	}

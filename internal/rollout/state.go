@@ -30,9 +30,9 @@ func (s Status) final() bool {
 // Phase is where one host is.
 type Phase string
 
-// Host phases. Succeeded, Skipped, Failed, Lost, RolledBack and
-// RollbackFailed are terminal; the failing ones count against the ring's
-// budget. A host is in flight in Installing, Rebooting, AwaitingReboot
+// Host phases. Succeeded, Skipped, Excluded, Failed, Lost, RolledBack
+// and RollbackFailed are terminal; the failing ones count against the
+// ring's budget. A host is in flight in Installing, Rebooting, AwaitingReboot
 // and RollingBack.
 const (
 	PhasePending        Phase = "pending"         // not started
@@ -42,6 +42,7 @@ const (
 	PhaseRollingBack    Phase = "rolling-back"    // rollback job dispatched after a failed health check
 	PhaseSucceeded      Phase = "succeeded"       // installed (and rebooted) and healthy
 	PhaseSkipped        Phase = "skipped"         // nothing to install
+	PhaseExcluded       Phase = "excluded"        // taken out by an operator (CommandExclude)
 	PhaseFailed         Phase = "failed"          // install failed, or health failed without rollback
 	PhaseLost           Phase = "lost"            // no result in time
 	PhaseRolledBack     Phase = "rolled-back"     // health failed, previous versions restored
@@ -50,7 +51,7 @@ const (
 
 func (p Phase) terminal() bool {
 	switch p {
-	case PhaseSucceeded, PhaseSkipped, PhaseFailed, PhaseLost, PhaseRolledBack, PhaseRollbackFailed:
+	case PhaseSucceeded, PhaseSkipped, PhaseExcluded, PhaseFailed, PhaseLost, PhaseRolledBack, PhaseRollbackFailed:
 		return true
 	}
 	return false
@@ -93,7 +94,14 @@ type Job struct {
 	// "lost"; empty while the job runs.
 	Result string `json:"result,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	// Retried: an operator retried the host after this job
+	// (CommandRetry); the job is history, a new one has a new key.
+	Retried bool `json:"retried,omitempty"`
 }
+
+// superseded: the job was withdrawn before any agent got it, or the host
+// was retried after it. Neither counts as the host's job of its kind.
+func (j *Job) superseded() bool { return j.Result == "withdrawn" || j.Retried }
 
 // HostState is one host of the rollout.
 type HostState struct {
@@ -113,29 +121,29 @@ type HostState struct {
 	Note          string `json:"note,omitempty"`
 }
 
-// job is the host's job of this kind that was not withdrawn (nil when
+// job is the host's job of this kind that was not superseded (nil when
 // none was dispatched).
 func (h *HostState) job(kind JobKind) *Job {
 	for i := range h.Jobs {
-		if h.Jobs[i].Kind == kind && h.Jobs[i].Result != "withdrawn" {
+		if h.Jobs[i].Kind == kind && !h.Jobs[i].superseded() {
 			return &h.Jobs[i]
 		}
 	}
 	return nil
 }
 
-// withdrawn counts the host's withdrawn jobs of this kind.
-func (h *HostState) withdrawn(kind JobKind) int {
+// superseded counts the host's superseded jobs of this kind.
+func (h *HostState) superseded(kind JobKind) int {
 	n := 0
 	for i := range h.Jobs {
-		if h.Jobs[i].Kind == kind && h.Jobs[i].Result == "withdrawn" {
+		if h.Jobs[i].Kind == kind && h.Jobs[i].superseded() {
 			n++
 		}
 	}
 	return n
 }
 
-// Job returns the host's job of this kind that was not withdrawn.
+// Job returns the host's job of this kind that was not superseded.
 func (h HostState) Job(kind JobKind) (Job, bool) {
 	if j := h.job(kind); j != nil {
 		return *j, true
@@ -332,7 +340,7 @@ func (h *HostState) same(o *HostState) bool {
 	for i := range h.Jobs {
 		a, b := &h.Jobs[i], &o.Jobs[i]
 		if a.Kind != b.Kind || a.Key != b.Key || !a.Dispatched.Equal(b.Dispatched) || !a.Started.Equal(b.Started) ||
-			!a.Finished.Equal(b.Finished) || a.Result != b.Result || a.Reason != b.Reason {
+			!a.Finished.Equal(b.Finished) || a.Result != b.Result || a.Reason != b.Reason || a.Retried != b.Retried {
 			return false
 		}
 	}

@@ -75,8 +75,8 @@ func (s *State) command(e Event, at time.Time, acts *[]Action) {
 		switch s.Status {
 		case StatusPaused:
 		case StatusHalted:
-			if s.unfinished(s.Ring) == 0 {
-				reject(fmt.Sprintf("ring %s is finished: promote it to go on, or cancel", s.Rings[s.Ring].Name))
+			if s.unfinished(s.Ring) == 0 && s.failed(s.Ring) > 0 {
+				reject(fmt.Sprintf("ring %s is finished with failed hosts: retry or exclude them, promote it, or cancel", s.Rings[s.Ring].Name))
 				return
 			}
 			rs := &s.Rings[s.Ring]
@@ -109,8 +109,63 @@ func (s *State) command(e Event, at time.Time, acts *[]Action) {
 		s.audit(at, actor, string(e.Type), s.Rings[s.Ring].Name, "", e.Reason)
 		s.promote(at, actor, acts)
 		return
+	case CommandRetry, CommandExclude:
+		if why := s.hostCommand(e, at); why != "" {
+			s.audit(at, actor, "rejected "+string(e.Type), "", e.Host, why)
+			return
+		}
+		i := s.host(e.Host)
+		s.audit(at, actor, string(e.Type), s.Rings[s.Hosts[i].Ring].Name, e.Host, e.Reason)
+		return
 	}
 	s.audit(at, actor, string(e.Type), "", "", e.Reason)
+}
+
+// hostCommand applies a retry or an exclude of host e.Host, or says why
+// it cannot.
+func (s *State) hostCommand(e Event, at time.Time) string {
+	i := s.host(e.Host)
+	switch {
+	case e.Host == "":
+		return "no host named"
+	case i < 0:
+		return "host " + e.Host + " is not in this rollout"
+	case s.Status == StatusCompleted || s.Status == StatusCancelled:
+		return "rollout is " + string(s.Status)
+	}
+	h := s.Hosts[i]
+	ring := s.Rings[h.Ring].Name
+	retryable := h.Phase.failed() && h.Phase.terminal()
+	if e.Type == CommandRetry {
+		switch {
+		case s.Status == StatusCreated:
+			return "rollout is " + string(s.Status)
+		case h.Ring != s.Ring:
+			return fmt.Sprintf("host %s is in ring %s; only hosts of the current ring %s are retried", h.ID, ring, s.Rings[s.Ring].Name)
+		case !retryable:
+			return fmt.Sprintf("host %s is %s; only a failed, lost or rolled-back host is retried", h.ID, h.Phase)
+		}
+		h = s.own(i)
+		h.Jobs = slices.Clone(h.Jobs) // shared with the state stepped from (clone)
+		for j := range h.Jobs {
+			if !h.Jobs[j].superseded() {
+				h.Jobs[j].Retried = true
+			}
+		}
+		h.Phase, h.Wave, h.Finished, h.RebootPending = PhasePending, 0, time.Time{}, false
+		s.Rings[h.Ring].Done = time.Time{}
+	} else {
+		if h.Phase != PhasePending && !retryable {
+			return fmt.Sprintf("host %s is %s; only a pending, failed, lost or rolled-back host is excluded", h.ID, h.Phase)
+		}
+		h = s.own(i)
+		h.Phase, h.Finished = PhaseExcluded, at
+	}
+	// Failures accepted before (resume after a halt) count no more than
+	// the failures left.
+	rs := &s.Rings[h.Ring]
+	rs.Accepted = min(rs.Accepted, s.failed(h.Ring))
+	return ""
 }
 
 // result applies a host's job result; results for jobs that are not
@@ -198,10 +253,11 @@ func (s *State) dispatchJob(h *HostState, kind JobKind, at time.Time, acts *[]Ac
 	if h.job(kind) != nil {
 		return // never twice
 	}
-	// A job withdrawn before any agent got it is dispatched again under
-	// a new key: r/ring/host/install#2.
+	// A job withdrawn before any agent got it, or one the host was
+	// retried after, is dispatched again under a new key:
+	// r/ring/host/install#2.
 	key := Key(s.Spec.ID, ring, h.ID, kind)
-	if n := h.withdrawn(kind); n > 0 {
+	if n := h.superseded(kind); n > 0 {
 		key += fmt.Sprintf("#%d", n+1)
 	}
 	h.Jobs = append(slices.Clip(h.Jobs), Job{Kind: kind, Key: key, Dispatched: at}) // a new array: see clone

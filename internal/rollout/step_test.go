@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,7 +143,7 @@ func TestWavesAndBudget(t *testing.T) {
 	// A halted ring with every host finished is promoted, not resumed.
 	f, _ := Step(s, []Event{res(EventSucceeded, s, "prod-03")}, t0.Add(6*time.Minute))
 	if f, _ = Step(f, []Event{cmd(CommandResume, "c5")}, t0.Add(7*time.Minute)); f.Status != StatusHalted ||
-		!strings.Contains(f.Audit[len(f.Audit)-1].Detail, "ring prod is finished: promote it") {
+		!strings.Contains(f.Audit[len(f.Audit)-1].Detail, "ring prod is finished with failed hosts: retry or exclude them, promote it") {
 		t.Fatalf("resume of a finished ring: %s %+v", f.Status, f.Audit[len(f.Audit)-1])
 	}
 	// Cancelled or completed rollouts do not resume.
@@ -377,5 +378,139 @@ func TestNewErrors(t *testing.T) {
 		if _, err := New(c.spec, c.hosts, t0); err == nil {
 			t.Errorf("accepted %+v %+v", c.spec, c.hosts)
 		}
+	}
+}
+
+// TestRetry: a failed host retried by an operator starts again under a
+// new key once the rollout runs; a late result of its old job changes
+// nothing; a host health-failed and rolled back again gets a second
+// rollback of its second install.
+func TestRetry(t *testing.T) {
+	spec := Spec{ID: "r8", Rings: []Ring{ring("test", Limit{Count: 3}, Limit{Count: 0}, 0), ring("prod", Limit{Count: 1}, Limit{}, 0)},
+		Options: Options{Rollback: true}}
+	s := newState(t, spec, fleet(map[string]int{"test": 3, "prod": 1}))
+	s, _ = Step(s, []Event{cmd(CommandStart, "1")}, t0)
+	old := res(EventSucceeded, s, "test-02")
+	s, acts := Step(s, []Event{res(EventSucceeded, s, "test-01"), res(EventFailed, s, "test-02"), res(EventSucceeded, s, "test-03")}, t0.Add(time.Hour))
+	if got := kinds(acts); got != "halt test" {
+		t.Fatalf("failure over the budget: %s", got)
+	}
+	retry := Event{Type: CommandRetry, ID: "2", Actor: "bob", Host: "test-02", Reason: "apt lock held by a cron job, fixed"}
+	s, acts = Step(s, []Event{retry}, t0.Add(2*time.Hour))
+	h := s.Hosts[s.host("test-02")]
+	if len(acts) != 0 || s.Status != StatusHalted || h.Phase != PhasePending || !h.Jobs[0].Retried || h.Jobs[0].Result != "failed" ||
+		s.Rings[0].Failed != 0 || !s.Rings[0].Done.IsZero() {
+		t.Fatalf("retried while halted: %s %s %+v, ring %+v", kinds(acts), s.Status, h, s.Rings[0])
+	}
+	if a := s.Audit[len(s.Audit)-1]; a.Actor != "bob" || a.What != "retry" || a.Host != "test-02" || a.Ring != "test" || a.Detail != retry.Reason {
+		t.Errorf("audit of the retry: %+v", a)
+	}
+	s, acts = Step(s, []Event{cmd(CommandResume, "3")}, t0.Add(3*time.Hour))
+	if len(acts) != 1 || acts[0].Key != "r8/test/test-02/install#2" || s.Status != StatusRunning {
+		t.Fatalf("resumed: %+v %s", acts, s.Status)
+	}
+	// The first job's result, late, is not the second's.
+	if s, acts = Step(s, []Event{old}, t0.Add(4*time.Hour)); len(acts) != 0 || s.Hosts[s.host("test-02")].Phase != PhaseInstalling {
+		t.Fatalf("late result of the retried job: %s %s", kinds(acts), s.Hosts[s.host("test-02")].Phase)
+	}
+	s, acts = Step(s, []Event{res(EventHealthFailed, s, "test-02")}, t0.Add(5*time.Hour))
+	if len(acts) != 2 || acts[1].Kind != ActionHalt || acts[0].Key != "r8/test/test-02/rollback" || acts[0].Install != "r8/test/test-02/install#2" {
+		t.Fatalf("health failure after the retry: %+v", acts)
+	}
+	s, _ = Step(s, []Event{res(EventRolledBack, s, "test-02"), {Type: CommandRetry, ID: "4", Actor: "bob", Host: "test-02"}, cmd(CommandResume, "5")}, t0.Add(6*time.Hour))
+	s, acts = Step(s, []Event{res(EventHealthFailed, s, "test-02")}, t0.Add(7*time.Hour))
+	if len(acts) != 2 || acts[0].Key != "r8/test/test-02/rollback#2" || acts[0].Install != "r8/test/test-02/install#3" {
+		t.Fatalf("health failure after the second retry: %+v", acts)
+	}
+	s, _ = Step(s, []Event{res(EventRolledBack, s, "test-02"), {Type: CommandRetry, ID: "6", Actor: "bob", Host: "test-02"}, cmd(CommandResume, "7")}, t0.Add(8*time.Hour))
+	s, acts = Step(s, []Event{res(EventSucceeded, s, "test-02")}, t0.Add(9*time.Hour))
+	if got := kinds(acts); got != "promote prod, install prod-01" {
+		t.Fatalf("the retried host succeeded: %s", got)
+	}
+	if n := len(s.Hosts[s.host("test-02")].Jobs); n != 6 {
+		t.Errorf("test-02 has %d jobs, want its four installs and two rollbacks", n)
+	}
+}
+
+// TestExclude: an excluded host neither fails its ring nor blocks its
+// promotion, and never starts; a halted ring finished without failures
+// resumes into its soak.
+func TestExclude(t *testing.T) {
+	spec := Spec{ID: "r9", Rings: []Ring{ring("test", Limit{Count: 3}, Limit{Count: 1}, time.Hour), ring("prod", Limit{Count: 2}, Limit{}, 0)}}
+	s := newState(t, spec, fleet(map[string]int{"test": 3, "prod": 3}))
+	s, _ = Step(s, []Event{cmd(CommandStart, "1"), {Type: CommandExclude, ID: "2", Actor: "bob", Host: "prod-01", Reason: "decommissioned"}}, t0)
+	s, acts := Step(s, []Event{res(EventSucceeded, s, "test-01"), res(EventFailed, s, "test-02"), res(EventSucceeded, s, "test-03")}, t0.Add(time.Hour))
+	if got := kinds(acts); got != "halt test" || !strings.Contains(s.Reason, "promotion needs every host succeeded") {
+		t.Fatalf("%s: %s", got, s.Reason)
+	}
+	s, _ = Step(s, []Event{{Type: CommandExclude, ID: "3", Actor: "bob", Host: "test-02"}}, t0.Add(time.Hour+time.Minute))
+	if s.Status != StatusHalted || s.Hosts[s.host("test-02")].Phase != PhaseExcluded || s.Rings[0].Failed != 0 {
+		t.Fatalf("excluded: %s %s failed %d", s.Status, s.Hosts[s.host("test-02")].Phase, s.Rings[0].Failed)
+	}
+	s, acts = Step(s, []Event{cmd(CommandResume, "4")}, t0.Add(time.Hour+2*time.Minute))
+	if len(acts) != 0 || s.Status != StatusRunning {
+		t.Fatalf("resumed into the soak: %s %s", kinds(acts), s.Status)
+	}
+	s, acts = Step(s, nil, t0.Add(2*time.Hour))
+	if got := kinds(acts); got != "promote prod, install prod-02, install prod-03" {
+		t.Fatalf("after the soak: %s", got)
+	}
+	s, acts = Step(s, []Event{res(EventSucceeded, s, "prod-02"), res(EventSucceeded, s, "prod-03")}, t0.Add(3*time.Hour))
+	if got := kinds(acts); got != "complete" || !strings.Contains(acts[0].Reason, "0 failed") {
+		t.Fatalf("end: %s %+v", got, acts)
+	}
+	if a := s.Audit; !slices.ContainsFunc(a, func(a Audit) bool { return a.What == "exclude" && a.Host == "prod-01" && a.Detail == "decommissioned" }) {
+		t.Errorf("audit lacks the exclusion of prod-01")
+	}
+}
+
+// TestHostCommandsRefused: what cannot be retried or excluded is refused
+// in the audit and changes nothing.
+func TestHostCommandsRefused(t *testing.T) {
+	spec := Spec{ID: "r10", Rings: []Ring{ring("test", Limit{Count: 2}, Limit{Count: 2}, 0), ring("prod", Limit{Count: 1}, Limit{}, 0)}}
+	s := newState(t, spec, fleet(map[string]int{"test": 3, "prod": 1}))
+	hostCmd := func(typ EventType, id, host string) Event { return Event{Type: typ, ID: id, Actor: "bob", Host: host} }
+	refused := func(s State, e Event, want string) {
+		t.Helper()
+		next, acts := Step(s, []Event{e}, t0.Add(time.Hour))
+		a := next.Audit[len(next.Audit)-1]
+		if len(acts) != 0 || a.What != "rejected "+string(e.Type) || !strings.Contains(a.Detail, want) {
+			t.Errorf("%s %s: %s, audit %+v; want refused: %s", e.Type, e.Host, kinds(acts), a, want)
+		}
+		for i := range s.Hosts {
+			if !s.Hosts[i].same(next.Hosts[i]) {
+				t.Errorf("%s %s changed host %s", e.Type, e.Host, s.Hosts[i].ID)
+			}
+		}
+	}
+	refused(s, hostCmd(CommandRetry, "a", "test-01"), "rollout is created")
+	s, _ = Step(s, []Event{cmd(CommandStart, "1")}, t0)
+	s, _ = Step(s, []Event{res(EventFailed, s, "test-01")}, t0.Add(time.Minute))
+	refused(s, hostCmd(CommandRetry, "b", ""), "no host named")
+	refused(s, hostCmd(CommandExclude, "c", "nope"), "host nope is not in this rollout")
+	refused(s, hostCmd(CommandRetry, "d", "test-02"), "host test-02 is installing; only a failed")
+	refused(s, hostCmd(CommandExclude, "e", "test-02"), "host test-02 is installing; only a pending, failed")
+	refused(s, hostCmd(CommandRetry, "f", "prod-01"), "host prod-01 is in ring prod; only hosts of the current ring test")
+	s, _ = Step(s, []Event{res(EventSucceeded, s, "test-02")}, t0.Add(2*time.Minute))
+	refused(s, hostCmd(CommandRetry, "g", "test-02"), "host test-02 is succeeded")
+	refused(s, hostCmd(CommandExclude, "h", "test-02"), "host test-02 is succeeded")
+	c, _ := Step(s, []Event{cmd(CommandCancel, "2")}, t0.Add(3*time.Minute))
+	refused(c, hostCmd(CommandRetry, "i", "test-01"), "rollout is cancelled")
+	refused(c, hostCmd(CommandExclude, "j", "test-03"), "rollout is cancelled")
+}
+
+// TestRetryAccepted: failures accepted at a resume shrink with a retry of
+// an accepted host, so the budget still counts every failure after it.
+func TestRetryAccepted(t *testing.T) {
+	spec := Spec{ID: "r11", Rings: []Ring{ring("prod", Limit{Count: 1}, Limit{Count: 0}, 0)}}
+	s := newState(t, spec, fleet(map[string]int{"prod": 3}))
+	s, _ = Step(s, []Event{cmd(CommandStart, "1")}, t0)
+	s, _ = Step(s, []Event{res(EventFailed, s, "prod-01")}, t0.Add(time.Minute))
+	s, acts := Step(s, []Event{cmd(CommandResume, "2"), {Type: CommandRetry, ID: "3", Actor: "bob", Host: "prod-01"}}, t0.Add(2*time.Minute))
+	if got := kinds(acts); got != "install prod-01" || s.Rings[0].Accepted != 0 {
+		t.Fatalf("resumed, prod-01 retried: %s, accepted %d", got, s.Rings[0].Accepted)
+	}
+	if s, acts = Step(s, []Event{res(EventFailed, s, "prod-01")}, t0.Add(3*time.Minute)); kinds(acts) != "halt prod" {
+		t.Fatalf("the retried host failed again: %s, %s", kinds(acts), s.Status)
 	}
 }
