@@ -32,6 +32,8 @@ and installs exactly that set, ring by ring (docs/rollout.md).
   patchloop rollout create --updates all --ring test:ring=test --ring prod:ring=prod --soak 1h
   patchloop rollout plan ID          # apt's simulation on every host
   patchloop rollout start ID         # also pause, resume, cancel, promote
+  patchloop rollout retry ID --host H    # a failed, lost or rolled-back host again
+  patchloop rollout exclude ID --host H  # a host out of the rollout (decommissioned)
   patchloop rollout status ID
   patchloop rollback --rollout ID [--ring R | --host H]`}
 	cf.add(cmd)
@@ -42,6 +44,8 @@ and installs exactly that set, ring by ring (docs/rollout.md).
 		{"resume", "Resume a paused rollout, or a halted one (its failures so far accepted)"},
 		{"cancel", "Cancel: nothing more is installed; jobs in flight still report"},
 		{"promote", "Promote the current ring now (every host of it finished), skipping the soak"},
+		{"retry", "Start a failed, lost or rolled-back host of the current ring again (--host)"},
+		{"exclude", "Take a pending, failed, lost or rolled-back host out of the rollout (--host)"},
 	} {
 		cmd.AddCommand(rolloutCommandCmd(&cf, c.name, c.short))
 	}
@@ -182,19 +186,30 @@ func rolloutCreateCmd(cf *clientFlags) *cobra.Command {
 }
 
 func rolloutCommandCmd(cf *clientFlags, name, short string) *cobra.Command {
-	var reason string
-	cmd := &cobra.Command{Use: name + " ID", Short: short, Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
+	var reason, host string
+	perHost := name == string(rollout.CommandRetry) || name == string(rollout.CommandExclude)
+	use := name + " ID"
+	if perHost {
+		use += " --host HOST_ID"
+	}
+	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
+		if perHost && host == "" {
+			return fmt.Errorf("%s: name the host with --host (its ID, as rollout status shows it)", name)
+		}
 		c, err := cf.client()
 		if err != nil {
 			return err
 		}
 		var r api.Rollout
-		if err := c.call(cmd.Context(), "POST", "/api/v1/rollouts/"+pathID(args[0])+"/"+name, api.RolloutCommand{Reason: reason}, &r); err != nil {
+		if err := c.call(cmd.Context(), "POST", "/api/v1/rollouts/"+pathID(args[0])+"/"+name, api.RolloutCommand{Reason: reason, Host: host}, &r); err != nil {
 			return err
 		}
 		return printRollout(cf.format, r)
 	}}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the audit")
+	if perHost {
+		cmd.Flags().StringVar(&host, "host", "", "the host's ID")
+	}
 	return cmd
 }
 

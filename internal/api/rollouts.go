@@ -38,9 +38,12 @@ type RolloutOptions struct {
 	LockTimeoutSeconds int  `json:"lock_timeout_seconds,omitempty"`
 }
 
-// RolloutCommand is the optional body of POST /api/v1/rollouts/{id}/{start|pause|resume|cancel|promote}.
+// RolloutCommand is the body of POST /api/v1/rollouts/{id}/{start|pause|resume|cancel|promote|retry|exclude}:
+// optional but for retry and exclude, which name their host.
 type RolloutCommand struct {
 	Reason string `json:"reason,omitempty"`
+	// Host is the host ID a retry or an exclude applies to.
+	Host string `json:"host,omitempty"`
 }
 
 // Rollout is GET /api/v1/rollouts/{id} (and, without Rings' hosts, the
@@ -100,8 +103,11 @@ type RolloutJob struct {
 	Finished   *time.Time `json:"finished,omitempty"`
 	// Result is the engine's reading (succeeded, failed, health-failed,
 	// rolled-back, lost); Status and Error the agent's (ok, failed).
-	Result   string                `json:"result,omitempty"`
-	Reason   string                `json:"reason,omitempty"`
+	Result string `json:"result,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	// Retried: an operator retried the host after this job; a later
+	// job of its kind has a key ending in #2, #3, ...
+	Retried  bool                  `json:"retried,omitempty"`
 	Status   string                `json:"status,omitempty"`
 	Error    string                `json:"error,omitempty"`
 	Packages []apply.PackageResult `json:"packages,omitempty"` // before, want and now per package

@@ -448,17 +448,29 @@ func (s *Server) writeRollout(w http.ResponseWriter, r *http.Request, id string,
 	writeJSON(w, code, v)
 }
 
-// rolloutCommand is POST /api/v1/rollouts/{id}/{start|pause|resume|cancel|promote}.
+// rolloutCommand is POST /api/v1/rollouts/{id}/{start|pause|resume|cancel|promote|retry|exclude};
+// retry and exclude name a host in the body. A command the engine refuses
+// is a 409 saying why.
 func (s *Server) rolloutCommand(w http.ResponseWriter, r *http.Request) {
 	cmd := rollout.EventType(r.PathValue("cmd"))
 	switch cmd {
-	case rollout.CommandStart, rollout.CommandPause, rollout.CommandResume, rollout.CommandCancel, rollout.CommandPromote:
+	case rollout.CommandStart, rollout.CommandPause, rollout.CommandResume, rollout.CommandCancel, rollout.CommandPromote,
+		rollout.CommandRetry, rollout.CommandExclude:
 	default:
-		httpError(w, http.StatusNotFound, "no rollout command %q (start, pause, resume, cancel, promote, rollback)", cmd)
+		httpError(w, http.StatusNotFound, "no rollout command %q (start, pause, resume, cancel, promote, retry, exclude, rollback)", cmd)
 		return
 	}
 	var body api.RolloutCommand
 	if r.ContentLength != 0 && !decodeBody(w, r, api.MaxBody, &body) {
+		return
+	}
+	perHost := cmd == rollout.CommandRetry || cmd == rollout.CommandExclude
+	switch {
+	case perHost && body.Host == "":
+		httpError(w, http.StatusBadRequest, "%s: name the host (\"host\": its ID)", cmd)
+		return
+	case !perHost && body.Host != "":
+		httpError(w, http.StatusBadRequest, "%s applies to the whole rollout: \"host\" is for retry and exclude", cmd)
 		return
 	}
 	id := r.PathValue("id")
@@ -466,7 +478,7 @@ func (s *Server) rolloutCommand(w http.ResponseWriter, r *http.Request) {
 		s.storeAction(w, err)
 		return
 	}
-	ev := rollout.Event{Type: cmd, ID: newID(), Actor: adminOf(r), Reason: body.Reason}
+	ev := rollout.Event{Type: cmd, ID: newID(), Actor: adminOf(r), Reason: body.Reason, Host: body.Host}
 	_, next, err := s.stepRollout(r.Context(), id, ev)
 	if err != nil {
 		httpError(w, http.StatusInternalServerError, "%v", err)
@@ -478,7 +490,7 @@ func (s *Server) rolloutCommand(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	s.log.Info("rollout "+string(cmd), "rollout", id, "by", ev.Actor, "reason", body.Reason)
+	s.log.Info("rollout "+string(cmd), "rollout", id, "by", ev.Actor, "host", body.Host, "reason", body.Reason)
 	s.writeRollout(w, r, id, http.StatusOK, summaryView)
 }
 
@@ -578,7 +590,7 @@ func (s *Server) rolloutMembers(ctx context.Context, id string, v *api.Rollout, 
 		}
 		seen := map[string]bool{}
 		for _, j := range h.Jobs {
-			jv := api.RolloutJob{Kind: string(j.Kind), Key: j.Key, Dispatched: j.Dispatched, Result: j.Result, Reason: j.Reason}
+			jv := api.RolloutJob{Kind: string(j.Kind), Key: j.Key, Dispatched: j.Dispatched, Result: j.Result, Reason: j.Reason, Retried: j.Retried}
 			if rj, ok := byKey[j.Key]; ok {
 				jv.JobID = rj.HostJob.JobID
 				fillJob(&jv, rj)

@@ -39,6 +39,7 @@ func TestRollouts(t *testing.T) {
 		"WithdrawQueued":            tRolloutWithdrawQueued,
 		"RevokedBeforeStart":        tRolloutRevokedBeforeStart,
 		"WakesHeld":                 tRolloutWakesHeld,
+		"RetryExclude":              tRolloutRetryExclude,
 	}
 	for _, backend := range []string{"sqlite", "postgres"} {
 		for name, test := range tests {
@@ -813,5 +814,77 @@ func tRolloutRevokedBeforeStart(t *testing.T, e *rolloutEnv) {
 	r = e.wantPhases(r.ID, map[string]rollout.Phase{"v1": "installing", "v2": "lost"})
 	if jobs := member(r, "v2").Jobs; len(jobs) != 1 || jobs[0].Reason != "host revoked" {
 		t.Fatalf("jobs of the revoked host: %+v", jobs)
+	}
+}
+
+// tRolloutRetryExclude: an operator retries a failed host, which gets a
+// new install job (not its first again), and excludes a host of the next
+// ring, which is never handed one; what the engine refuses is a 409
+// saying why, a retry or exclude without a host a 400.
+func tRolloutRetryExclude(t *testing.T, e *rolloutEnv) {
+	e.fleet(map[string]string{"t1": "test", "t2": "test", "p1": "prod", "p2": "prod"})
+	req := api.CreateRolloutRequest{Updates: api.UpdatesSecurity, Rings: []rollout.Ring{
+		{Name: "test", Hosts: rollout.Selector{MatchLabels: map[string]string{"ring": "test"}}, Concurrency: rollout.Limit{Count: 2}},
+		{Name: "prod", Hosts: rollout.Selector{MatchLabels: map[string]string{"ring": "prod"}}, Concurrency: rollout.Limit{Count: 2}}}}
+	var r api.Rollout
+	e.adminJSON("POST", "/api/v1/rollouts", req, &r)
+	id := r.ID
+	hostCmd := func(cmd, host string, want int) string {
+		t.Helper()
+		body, _ := json.Marshal(api.RolloutCommand{Host: host, Reason: "ticket OPS-7"})
+		code, out := e.call("POST", "/api/v1/rollouts/"+id+"/"+cmd, e.admin, "application/json", body)
+		if code != want {
+			t.Fatalf("%s %s: %d %s, want %d", cmd, host, code, out, want)
+		}
+		return out
+	}
+	e.command(id, "start", 200)
+	j1, j2 := e.oneJob("t1", api.JobInstall), e.oneJob("t2", api.JobInstall)
+	e.report("t1", j1, "ok", "", installResult(t, j1, true, false))
+	e.report("t2", j2, "failed", "apt-get install: exit status 100", installResult(t, j2, true, true))
+	if r = e.wantPhases(id, map[string]rollout.Phase{"t1": "succeeded", "t2": "failed", "p1": "pending", "p2": "pending"}); r.Status != "halted" {
+		t.Fatalf("status %s, want halted (budget 0)", r.Status)
+	}
+	hostCmd("retry", "", http.StatusBadRequest)
+	if code, out := e.call("POST", "/api/v1/rollouts/"+id+"/pause", e.admin, "application/json", []byte(`{"host":"x"}`)); code != http.StatusBadRequest {
+		t.Fatalf("pause with a host: %d %s", code, out)
+	}
+	if out := hostCmd("retry", e.ids["t1"], http.StatusConflict); !strings.Contains(out, "is succeeded; only a failed") {
+		t.Fatalf("retry of a host that succeeded: %s", out)
+	}
+	if out := hostCmd("retry", e.ids["p1"], http.StatusConflict); !strings.Contains(out, "only hosts of the current ring test") {
+		t.Fatalf("retry of a host of the next ring: %s", out)
+	}
+	hostCmd("exclude", e.ids["p2"], 200)
+	hostCmd("retry", e.ids["t2"], 200)
+	e.noJob("t2") // halted: the retried host waits for the resume
+	e.command(id, "resume", 200)
+	again := e.oneJob("t2", api.JobInstall)
+	if again.ID == j2.ID || string(again.Params) != string(j2.Params) {
+		t.Fatalf("the retry's job %s %s, the first %s %s: want a new job with the same pins", again.ID, again.Params, j2.ID, j2.Params)
+	}
+	e.report("t2", again, "ok", "", installResult(t, again, true, false))
+	p1 := e.oneJob("p1", api.JobInstall)
+	e.noJob("p2")
+	e.report("p1", p1, "ok", "", installResult(t, p1, true, false))
+	r = e.wantPhases(id, map[string]rollout.Phase{"t1": "succeeded", "t2": "succeeded", "p1": "succeeded", "p2": "excluded"})
+	if r.Status != "completed" {
+		t.Fatalf("status %s %s", r.Status, r.Reason)
+	}
+	var jobs []string
+	for _, j := range member(r, "t2").Jobs {
+		jobs = append(jobs, fmt.Sprintf("%s %s retried=%v", strings.TrimPrefix(j.Key, id+"/"), j.Result, j.Retried))
+	}
+	if got, want := strings.Join(jobs, "; "), "test/"+e.ids["t2"]+"/install failed retried=true; test/"+e.ids["t2"]+"/install#2 succeeded retried=false"; got != want {
+		t.Errorf("t2's jobs:\n got %s\nwant %s", got, want)
+	}
+	var audit []string
+	for _, a := range r.Audit {
+		if strings.HasPrefix(a.Actor, "alice ") && (a.What == "retry" || a.What == "exclude") {
+			audit = append(audit, a.What+" "+a.Host+" "+a.Detail)
+		}
+	}
+	if got, want := strings.Join(audit, "; "), "exclude "+e.ids["p2"]+" ticket OPS-7; retry "+e.ids["t2"]+" ticket OPS-7"; got != want {
+		t.Errorf("audit:\n got %s\nwant %s", got, want)
 	}
 }
