@@ -218,7 +218,9 @@ func (l *rolloutLab) pinNames() []string {
 // (its agent's local configuration probes a closed TCP port) after the
 // install. With a failure budget of 0 the rollout halts, ring prod gets
 // no job and keeps its packages, and `patchloop rollback --rollout ID
-// --host H` puts that host's dpkg back exactly as it was.
+// --host H` puts that host's dpkg back exactly as it was. Once its gate
+// is mended, `patchloop rollout retry` and `resume` install it again and
+// the rollout completes through ring prod.
 func TestRolloutLabHealthHalt(t *testing.T) {
 	if os.Getenv("PATCHLOOP_LAB") != "1" {
 		t.Skip("lab test: set PATCHLOOP_LAB=1 (needs root, debootstrap and the Debian mirror)")
@@ -353,6 +355,45 @@ options:
 	checkProd("after the rollback:")
 	if r.Status != "halted" {
 		t.Errorf("status after the rollback: %s", r.Status)
+	}
+
+	// The operator mends the bad host (its gate probes nothing now),
+	// retries it and resumes: it installs again under a new job, passes,
+	// and the rollout promotes ring prod and completes.
+	must(t, bad.Host.WriteFile("/etc/patchloop/agent.yaml", "{}\n"))
+	must(t, bad.Agent.Stop())
+	l.startAgent(bad)
+	var answer api.Rollout
+	l.srv.cli(&answer, "rollout", "retry", r.ID, "--host", bad.ID, "--reason", "health probe fixed")
+	r = l.status(r.ID)
+	if h, _ := member(r, bad.ID); answer.Status != "halted" || r.Status != "halted" || h.Phase != "pending" {
+		t.Fatalf("after the retry: %s (answer %s), %s %s", r.Status, answer.Status, bad.Name, h.Phase)
+	}
+	l.srv.cli(&answer, "rollout", "resume", r.ID)
+	waitFor(t, "the rollout completed after the retry", 8*time.Minute, func() bool {
+		r = l.status(r.ID)
+		if r.Status == "halted" || r.Status == "cancelled" {
+			t.Fatalf("rollout %s after the retry: %s", r.Status, r.Reason)
+		}
+		return r.Status == "completed"
+	})
+	// Its jobs: the first install (retried), the second, and the
+	// rollback by hand between them.
+	h, _ = member(r, bad.ID)
+	var jobs []string
+	for _, j := range h.Jobs {
+		jobs = append(jobs, fmt.Sprintf("%s %s retried=%v", strings.TrimPrefix(j.Key, r.ID+"/test/"+bad.ID+"/"), j.Result, j.Retried))
+	}
+	if got, want := strings.Join(jobs, "; "), "install health-failed retried=true; install#2 succeeded retried=false; manual-rollback  retried=false"; h.Phase != "succeeded" || got != want {
+		t.Fatalf("%s after the retry: %s\n got %s\nwant %s", bad.Name, h.Phase, got, want)
+	}
+	for _, ep := range append([]*lab.FleetHost{bad}, l.eps[2:]...) {
+		for _, p := range l.pins {
+			name, version, _ := strings.Cut(p, "=")
+			if got := labDpkgShows(t, ep.Host, name); got != version+" ii" {
+				t.Errorf("%s after the retry: dpkg-query shows %s %q, want %s", ep.Name, name, got, version)
+			}
+		}
 	}
 	t.Logf("done after %s", time.Since(start).Round(time.Second))
 }

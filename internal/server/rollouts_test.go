@@ -856,7 +856,11 @@ func tRolloutRetryExclude(t *testing.T, e *rolloutEnv) {
 		t.Fatalf("retry of a host of the next ring: %s", out)
 	}
 	hostCmd("exclude", e.ids["p2"], 200)
-	hostCmd("retry", e.ids["t2"], 200)
+	var after api.Rollout
+	if json.Unmarshal([]byte(hostCmd("retry", e.ids["t2"], 200)), &after); after.Status != "halted" || after.Hosts["pending"] != 2 {
+		t.Fatalf("the retry's answer: %s, %v", after.Status, after.Hosts)
+	}
+	e.wantPhases(id, map[string]rollout.Phase{"t1": "succeeded", "t2": "pending", "p1": "pending", "p2": "excluded"})
 	e.noJob("t2") // halted: the retried host waits for the resume
 	e.command(id, "resume", 200)
 	again := e.oneJob("t2", api.JobInstall)
