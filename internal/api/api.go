@@ -353,10 +353,12 @@ type JobStatus struct {
 
 // JobHostStatus is one host's part of a job.
 type JobHostStatus struct {
-	HostID     string          `json:"host_id"`
-	State      string          `json:"state"`
-	Attempts   int             `json:"attempts"`
-	Status     string          `json:"status,omitempty"`
-	Result     json.RawMessage `json:"result,omitempty"`
-	FinishedAt *time.Time      `json:"finished_at,omitempty"`
+	HostID   string          `json:"host_id"`
+	State    string          `json:"state"`
+	Attempts int             `json:"attempts"`
+	Status   string          `json:"status,omitempty"`
+	Result   json.RawMessage `json:"result,omitempty"`
+	// Error: the stored result could not be read.
+	Error      string     `json:"error,omitempty"`
+	FinishedAt *time.Time `json:"finished_at,omitempty"`
 }

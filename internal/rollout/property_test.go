@@ -69,7 +69,7 @@ func TestRandomRollouts(t *testing.T) {
 	defer func() {
 		// The generator must reach every outcome, or the invariants
 		// below were checked on too little.
-		for _, k := range []string{"completed", "halted", "cancelled", "sim promote", "sim pause", "sim resume", "sim retry", "sim exclude", "sim rejected retry", "sim rejected exclude", "engine promote", "engine halt", "engine dispatch-reboot", "engine dispatch-rollback", "engine host-lost", "host host-rolled-back"} {
+		for _, k := range []string{"completed", "halted", "cancelled", "sim promote", "sim pause", "sim resume", "sim retry", "sim exclude", "sim rejected retry", "sim rejected exclude", "mended", "engine promote", "engine halt", "engine dispatch-reboot", "engine dispatch-rollback", "engine host-lost", "host host-rolled-back"} {
 			if ends[k] < 3 {
 				t.Errorf("outcome %q reached %d times", k, ends[k])
 			}
@@ -87,9 +87,33 @@ func TestRandomRollouts(t *testing.T) {
 		}
 		sim.step([]Event{sim.command(CommandStart)})
 		sim.cancels = seed%4 == 0
-		for i := 0; i < 3000 && !(sim.s.Status.final() && len(sim.open) == 0); i++ {
-			sim.now = sim.now.Add(time.Duration(1+rng.IntN(60)) * time.Minute)
-			sim.step(sim.events(i < 1500 && !sim.s.Status.final()))
+		run := func() {
+			for i := 0; i < 3000 && !(sim.s.Status.final() && len(sim.open) == 0); i++ {
+				sim.now = sim.now.Add(time.Duration(1+rng.IntN(60)) * time.Minute)
+				sim.step(sim.events(i < 1500 && !sim.s.Status.final()))
+			}
+		}
+		run()
+		// An operator mends a halted rollout: every failed host of its
+		// ring retried or excluded, then resume; the rollout goes on.
+		for round := 0; round < 3 && sim.s.Status == StatusHalted && len(sim.open) == 0 && seed%2 == 0; round++ {
+			var evs []Event
+			for _, h := range sim.s.Hosts {
+				if h.Ring == sim.s.Ring && h.Phase.failed() && h.Phase.terminal() {
+					typ := CommandRetry
+					if rng.IntN(3) == 0 {
+						typ = CommandExclude
+					}
+					evs = append(evs, sim.hostCommand(typ, h.ID))
+				}
+			}
+			sim.now = sim.now.Add(time.Hour)
+			sim.step(append(evs, sim.command(CommandResume)))
+			if sim.s.Status != StatusRunning && sim.s.Status != StatusCompleted {
+				t.Fatalf("seed %d: halted (%s), every failed host of ring %d retried or excluded, resumed: %s", seed, sim.s.Reason, sim.s.Ring, sim.s.Status)
+			}
+			ends["mended"]++
+			run()
 		}
 		if !sim.s.Status.final() || len(sim.open) != 0 {
 			t.Errorf("seed %d: not finished: %s ring %d, %d jobs open", seed, sim.s.Status, sim.s.Ring, len(sim.open))

@@ -119,6 +119,9 @@ type HostState struct {
 	// rollout's options do not allow.
 	RebootPending bool   `json:"reboot_pending,omitempty"`
 	Note          string `json:"note,omitempty"`
+	// Accepted: the host had failed when an operator resumed the halted
+	// rollout, and is one of its ring's Accepted failures.
+	Accepted bool `json:"accepted,omitempty"`
 }
 
 // job is the host's job of this kind that was not superseded (nil when
@@ -141,6 +144,17 @@ func (h *HostState) superseded(kind JobKind) int {
 		}
 	}
 	return n
+}
+
+// LastRun returns the host's last job of this kind that was not
+// withdrawn: its current one, or the one it was retried after.
+func (h HostState) LastRun(kind JobKind) (Job, bool) {
+	for i := len(h.Jobs) - 1; i >= 0; i-- {
+		if j := h.Jobs[i]; j.Kind == kind && j.Result != "withdrawn" {
+			return j, true
+		}
+	}
+	return Job{}, false
 }
 
 // Job returns the host's job of this kind that was not superseded.
@@ -334,7 +348,8 @@ func ChangedHosts(a, b State) []int {
 // same compares everything but the pins, which never change.
 func (h *HostState) same(o *HostState) bool {
 	if h.ID != o.ID || h.Ring != o.Ring || h.Group != o.Group || h.Phase != o.Phase || h.Wave != o.Wave ||
-		!h.Finished.Equal(o.Finished) || h.RebootPending != o.RebootPending || h.Note != o.Note || len(h.Jobs) != len(o.Jobs) {
+		!h.Finished.Equal(o.Finished) || h.RebootPending != o.RebootPending || h.Note != o.Note || h.Accepted != o.Accepted ||
+		len(h.Jobs) != len(o.Jobs) {
 		return false
 	}
 	for i := range h.Jobs {

@@ -81,6 +81,11 @@ func (s *State) command(e Event, at time.Time, acts *[]Action) {
 			}
 			rs := &s.Rings[s.Ring]
 			rs.Accepted = s.failed(s.Ring)
+			for i := range s.Hosts {
+				if h := s.Hosts[i]; h.Ring == s.Ring && h.Phase.failed() && !h.Accepted {
+					s.own(i).Accepted = true
+				}
+			}
 			s.audit(at, actor, "accept-failures", rs.Name, "", fmt.Sprintf("%d failed hosts accepted (%s); the budget of %d counts new failures",
 				rs.Accepted, strings.Join(s.failedHosts(s.Ring), ", "), rs.Budget))
 		default:
@@ -161,10 +166,17 @@ func (s *State) hostCommand(e Event, at time.Time) string {
 		h = s.own(i)
 		h.Phase, h.Finished = PhaseExcluded, at
 	}
-	// Failures accepted before (resume after a halt) count no more than
-	// the failures left.
+	// A failure accepted before (resume after a halt) is no longer one:
+	// the ring's budget counts every later failure, the host's own too.
+	// (States from before hosts recorded it: no more than those left.)
 	rs := &s.Rings[h.Ring]
-	rs.Accepted = min(rs.Accepted, s.failed(h.Ring))
+	switch {
+	case h.Accepted:
+		h.Accepted = false
+		rs.Accepted--
+	case !slices.ContainsFunc(s.Hosts, func(o *HostState) bool { return o.Ring == h.Ring && o.Accepted }):
+		rs.Accepted = min(rs.Accepted, s.failed(h.Ring))
+	}
 	return ""
 }
 

@@ -514,3 +514,36 @@ func TestRetryAccepted(t *testing.T) {
 		t.Fatalf("the retried host failed again: %s, %s", kinds(acts), s.Status)
 	}
 }
+
+// TestRetryAcceptedOthers: retrying or excluding one of the accepted
+// failures takes only that one off the accepted count: a failure after
+// the resume stays counted (budget 1 here: two new failures halt).
+func TestRetryAcceptedOthers(t *testing.T) {
+	for _, typ := range []EventType{CommandRetry, CommandExclude} {
+		spec := Spec{ID: "r12", Rings: []Ring{ring("prod", Limit{Count: 3}, Limit{Count: 1}, 0)}}
+		s := newState(t, spec, fleet(map[string]int{"prod": 6}))
+		s, _ = Step(s, []Event{cmd(CommandStart, "1")}, t0)
+		s, acts := Step(s, []Event{res(EventFailed, s, "prod-01"), res(EventFailed, s, "prod-02"), res(EventSucceeded, s, "prod-03")}, t0.Add(time.Minute))
+		if kinds(acts) != "halt prod" {
+			t.Fatalf("%s: two failures: %s", typ, kinds(acts))
+		}
+		s, _ = Step(s, []Event{cmd(CommandResume, "2")}, t0.Add(2*time.Minute)) // accepts prod-01, prod-02
+		s, _ = Step(s, []Event{res(EventFailed, s, "prod-04")}, t0.Add(3*time.Minute))
+		if s.Status != StatusRunning {
+			t.Fatalf("%s: one new failure within the budget: %s", typ, s.Status)
+		}
+		s, _ = Step(s, []Event{{Type: typ, ID: "3", Actor: "bob", Host: "prod-01"}}, t0.Add(4*time.Minute))
+		if s.Rings[0].Accepted != 1 || s.Hosts[s.host("prod-01")].Accepted || !s.Hosts[s.host("prod-02")].Accepted {
+			t.Fatalf("%s: accepted %d after prod-01's: %+v", typ, s.Rings[0].Accepted, s.Hosts[:2])
+		}
+		// A second new failure: prod-05's (or prod-01's again).
+		next := "prod-05"
+		if typ == CommandRetry {
+			next = "prod-01"
+		}
+		s, acts = Step(s, []Event{res(EventFailed, s, next)}, t0.Add(5*time.Minute))
+		if kinds(acts) != "halt prod" {
+			t.Fatalf("%s: a second new failure (%s): %s, %s", typ, next, kinds(acts), s.Status)
+		}
+	}
+}

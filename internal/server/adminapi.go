@@ -258,6 +258,9 @@ func (s *Server) writeJob(w http.ResponseWriter, r *http.Request, id string, cod
 		if len(p.Result) > 0 {
 			v.Result = json.RawMessage(p.Result)
 		}
+		if p.ResultErr != nil {
+			v.Error = "stored result unreadable: " + p.ResultErr.Error()
+		}
 		if !p.FinishedAt.IsZero() {
 			t := p.FinishedAt.UTC()
 			v.FinishedAt = &t

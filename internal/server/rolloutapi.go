@@ -611,9 +611,11 @@ func (s *Server) rolloutMembers(ctx context.Context, id string, v *api.Rollout, 
 	return nil
 }
 
-// extraKind names a job the engine did not dispatch by its key's end.
+// extraKind names a job the engine did not dispatch by its key's end,
+// without the "#n" of a rollback by hand of a retried host's install.
 func extraKind(rj store.RolloutJobRef) string {
-	return rj.Key[strings.LastIndex(rj.Key, "/")+1:]
+	kind := rj.Key[strings.LastIndex(rj.Key, "/")+1:]
+	return strings.TrimSuffix(kind, again(kind))
 }
 
 func (s *Server) hostnames(ctx context.Context) (map[string]string, error) {
@@ -640,6 +642,10 @@ func fillJob(jv *api.RolloutJob, rj store.RolloutJobRef) {
 		jv.Finished = &t
 	}
 	if hj.State != store.JobDone {
+		return
+	}
+	if hj.ResultErr != nil {
+		jv.Error = "stored result unreadable: " + hj.ResultErr.Error()
 		return
 	}
 	var res api.JobResult

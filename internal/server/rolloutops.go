@@ -90,6 +90,8 @@ func (s *Server) rolloutPlan(w http.ResponseWriter, r *http.Request) {
 			State: rj.HostJob.State, Pins: h.Pins, Status: rj.HostJob.Status}
 		if rj.HostJob.State != store.JobDone {
 			out.Complete = false
+		} else if err := rj.HostJob.ResultErr; err != nil {
+			hp.Error = "stored result unreadable: " + err.Error()
 		} else {
 			readPlan(&hp, rj.HostJob.Result, req.Options.AllowRemovals)
 		}
@@ -192,11 +194,14 @@ func (s *Server) rolloutRollback(w http.ResponseWriter, r *http.Request) {
 			continue
 		}
 		one := api.RolloutRollbackHost{HostID: h.ID, Ring: ring}
+		// The host's last install that was not withdrawn: after a retry
+		// (install#2) a host may be rolled back by hand once more, under
+		// a key of that install's (manual-rollback#2).
 		install := rollout.Key(id, ring, h.ID, rollout.JobInstall)
-		if j, ok := h.Job(rollout.JobInstall); ok { // the last dispatch, if withdrawn before
+		if j, ok := h.LastRun(rollout.JobInstall); ok {
 			install = j.Key
 		}
-		key := rollout.Key(id, ring, h.ID, manualRollbackKind)
+		key := rollout.Key(id, ring, h.ID, manualRollbackKind) + again(install)
 		if why := rollbackBlocked(h, have[install], have[key]); why != "" {
 			one.Reason = why
 			out.Skipped = append(out.Skipped, one)
@@ -232,6 +237,8 @@ func rollbackBlocked(h *rollout.HostState, install, manual store.RolloutJobRef) 
 		return "nothing installed (" + string(h.Phase) + ")"
 	case install.HostJob.State != store.JobDone:
 		return "install still running (" + install.HostJob.State + ")"
+	case install.HostJob.ResultErr != nil:
+		return "the install's stored result is unreadable: " + install.HostJob.ResultErr.Error()
 	}
 	var res api.JobResult
 	var ir api.InstallResult

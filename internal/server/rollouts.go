@@ -287,8 +287,8 @@ func withdrawKinds(st rollout.Status) []string {
 func lostJobs(hosts []*rollout.HostState) []string {
 	var keys []string
 	for _, h := range hosts {
-		if n := len(h.Jobs); h.Phase == rollout.PhaseLost && n > 0 {
-			if j := h.Jobs[n-1]; j.Result == "lost" && j.Started.IsZero() && j.Kind != rollout.JobRollback {
+		for _, j := range h.Jobs { // a retried host's lost jobs too
+			if j.Result == "lost" && j.Started.IsZero() && j.Kind != rollout.JobRollback {
 				keys = append(keys, j.Key)
 			}
 		}
@@ -376,11 +376,11 @@ func (s *Server) stepOnce(ctx context.Context, id string, commands ...rollout.Ev
 		// A job the engine gave up on (its time-out) and no agent has yet
 		// is taken back: its host must not install after being counted lost.
 		// (A failure here is retried when the server starts: resumeRollout.)
+		// (Of a host lost before and now retried or excluded too: its lost
+		// job is history, and must not run after the host's new one.)
 		var lost []string
 		for _, i := range changed {
-			if i < len(st.Hosts) && st.Hosts[i].Phase != rollout.PhaseLost {
-				lost = append(lost, lostJobs(next.Hosts[i:i+1])...)
-			}
+			lost = append(lost, lostJobs(next.Hosts[i:i+1])...)
 		}
 		if n, err := s.store.WithdrawRolloutJobs(ctx, id, lost); err != nil {
 			s.log.Warn("rollout: withdraw the jobs of hosts lost", "rollout", id, "err", err)
@@ -504,6 +504,9 @@ func resultEvent(rj store.RolloutJobRef) rollout.Event {
 	hj := rj.HostJob
 	e := rollout.Event{Host: hj.HostID, Key: rj.Key, At: hj.FinishedAt}
 	res, err := readOutcome(hj.Result)
+	if hj.ResultErr != nil {
+		err = hj.ResultErr
+	}
 	if err != nil {
 		e.Type, e.Reason = rollout.EventFailed, "unreadable result: "+err.Error()
 		return e

@@ -855,6 +855,14 @@ func tRolloutRetryExclude(t *testing.T, e *rolloutEnv) {
 	if out := hostCmd("retry", e.ids["p1"], http.StatusConflict); !strings.Contains(out, "only hosts of the current ring test") {
 		t.Fatalf("retry of a host of the next ring: %s", out)
 	}
+	// Rolled back by hand while halted (its install kept a record).
+	var back api.RolloutRollback
+	e.adminJSON("POST", "/api/v1/rollouts/"+id+"/rollback", api.RolloutRollbackRequest{Host: e.ids["t2"]}, &back)
+	if len(back.Queued) != 1 {
+		t.Fatalf("rollback of t2: %+v", back)
+	}
+	mj := e.oneJob("t2", api.JobRollback)
+	e.report("t2", mj, "ok", "", api.RollbackResult{Record: "20261125T100000Z-0a1b2c3d"})
 	hostCmd("exclude", e.ids["p2"], 200)
 	var after api.Rollout
 	if json.Unmarshal([]byte(hostCmd("retry", e.ids["t2"], 200)), &after); after.Status != "halted" || after.Hosts["pending"] != 2 {
@@ -879,8 +887,27 @@ func tRolloutRetryExclude(t *testing.T, e *rolloutEnv) {
 	for _, j := range member(r, "t2").Jobs {
 		jobs = append(jobs, fmt.Sprintf("%s %s retried=%v", strings.TrimPrefix(j.Key, id+"/"), j.Result, j.Retried))
 	}
-	if got, want := strings.Join(jobs, "; "), "test/"+e.ids["t2"]+"/install failed retried=true; test/"+e.ids["t2"]+"/install#2 succeeded retried=false"; got != want {
+	if got, want := strings.Join(jobs, "; "), "test/"+e.ids["t2"]+"/install failed retried=true; test/"+e.ids["t2"]+"/install#2 succeeded retried=false; "+
+		"test/"+e.ids["t2"]+"/manual-rollback  retried=false"; got != want {
 		t.Errorf("t2's jobs:\n got %s\nwant %s", got, want)
+	}
+	// Its second install may be rolled back by hand too, under a key of
+	// its own.
+	e.adminJSON("POST", "/api/v1/rollouts/"+id+"/rollback", api.RolloutRollbackRequest{Host: e.ids["t2"]}, &back)
+	if len(back.Queued) != 1 {
+		t.Fatalf("rollback of t2's second install: %+v", back)
+	}
+	var rp api.RollbackParams
+	if mj = e.oneJob("t2", api.JobRollback); json.Unmarshal(mj.Params, &rp) != nil || rp.InstallJob != again.ID {
+		t.Fatalf("rollback of the second install: %s, want install_job %s", mj.Params, again.ID)
+	}
+	r = e.rollout(id)
+	var kinds []string
+	for _, j := range member(r, "t2").Jobs {
+		kinds = append(kinds, j.Kind+" "+strings.TrimPrefix(j.Key, id+"/test/"+e.ids["t2"]+"/"))
+	}
+	if got, want := strings.Join(kinds, "; "), "install install; install install#2; manual-rollback manual-rollback; manual-rollback manual-rollback#2"; got != want {
+		t.Errorf("t2's jobs after the second rollback:\n got %s\nwant %s", got, want)
 	}
 	var audit []string
 	for _, a := range r.Audit {

@@ -653,9 +653,9 @@ func scanHostJobWith(row interface{ Scan(...any) error }, lead []any, more ...an
 	hj.LeaseUntil, hj.FinishedAt, hj.CreatedAt = fromMS(lease), fromMS(finished), fromMS(created)
 	var err error
 	if hj.Result, err = unpackResult(result, packed); err != nil {
-		err = fmt.Errorf("job %s of host %s: %w", hj.JobID, hj.HostID, err)
+		hj.ResultErr = fmt.Errorf("job %s of host %s: %w", hj.JobID, hj.HostID, err)
 	}
-	return hj, err
+	return hj, nil
 }
 
 // RolloutOfJob implements RolloutStore. It reads rollout_jobs alone: a

@@ -138,6 +138,9 @@ type HostJob struct {
 	LeaseUntil time.Time // when State is JobLeased
 	Status     string    // agent-reported: "ok" or "failed"
 	Result     []byte    // JSON, as the agent reported it
+	// ResultErr: the stored result could not be read (Result is nil);
+	// it names the job and host. One bad row does not fail a listing.
+	ResultErr  error
 	FinishedAt time.Time
 	CreatedAt  time.Time
 }
