@@ -190,11 +190,11 @@ func rolloutCommandCmd(cf *clientFlags, name, short string) *cobra.Command {
 	perHost := name == string(rollout.CommandRetry) || name == string(rollout.CommandExclude)
 	use := name + " ID"
 	if perHost {
-		use += " --host HOST_ID"
+		use += " --host HOST"
 	}
 	cmd := &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(1), RunE: func(cmd *cobra.Command, args []string) error {
 		if perHost && host == "" {
-			return fmt.Errorf("%s: name the host with --host (its ID, as rollout status shows it)", name)
+			return fmt.Errorf("%s: name the host with --host (its ID or hostname, as rollout status shows them)", name)
 		}
 		c, err := cf.client()
 		if err != nil {
@@ -208,7 +208,7 @@ func rolloutCommandCmd(cf *clientFlags, name, short string) *cobra.Command {
 	}}
 	cmd.Flags().StringVar(&reason, "reason", "", "why, for the audit")
 	if perHost {
-		cmd.Flags().StringVar(&host, "host", "", "the host's ID")
+		cmd.Flags().StringVar(&host, "host", "", "the host: its ID, or its hostname if no other member has it")
 	}
 	return cmd
 }

@@ -42,7 +42,8 @@ type RolloutOptions struct {
 // optional but for retry and exclude, which name their host.
 type RolloutCommand struct {
 	Reason string `json:"reason,omitempty"`
-	// Host is the host ID a retry or an exclude applies to.
+	// Host is the host a retry or an exclude applies to: its ID, or its
+	// hostname when that names one member of the rollout.
 	Host string `json:"host,omitempty"`
 }
 

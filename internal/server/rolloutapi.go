@@ -478,6 +478,14 @@ func (s *Server) rolloutCommand(w http.ResponseWriter, r *http.Request) {
 		s.storeAction(w, err)
 		return
 	}
+	if perHost {
+		host, err := s.memberID(r.Context(), id, body.Host)
+		if err != nil {
+			httpError(w, http.StatusBadRequest, "%s: %v", cmd, err)
+			return
+		}
+		body.Host = host
+	}
 	ev := rollout.Event{Type: cmd, ID: newID(), Actor: adminOf(r), Reason: body.Reason, Host: body.Host}
 	_, next, err := s.stepRollout(r.Context(), id, ev)
 	if err != nil {
@@ -492,6 +500,37 @@ func (s *Server) rolloutCommand(w http.ResponseWriter, r *http.Request) {
 	}
 	s.log.Info("rollout "+string(cmd), "rollout", id, "by", ev.Actor, "host", body.Host, "reason", body.Reason)
 	s.writeRollout(w, r, id, http.StatusOK, summaryView)
+}
+
+// memberID is the ID of the rollout's member named host: by its ID, or
+// by its hostname when that names one member (as the status's host
+// filter reads it). A name of no member is returned as it is (the engine
+// refuses it, saying so); one of several members is an error.
+func (s *Server) memberID(ctx context.Context, id, host string) (string, error) {
+	l, err := s.loadRollout(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := l.st.Lookup(host); ok {
+		return host, nil
+	}
+	names, err := s.hostnames(ctx)
+	if err != nil {
+		return "", err
+	}
+	var ids []string
+	for _, h := range l.st.Hosts {
+		if names[h.ID] == host {
+			ids = append(ids, h.ID)
+		}
+	}
+	switch len(ids) {
+	case 0:
+		return host, nil
+	case 1:
+		return ids[0], nil
+	}
+	return "", fmt.Errorf("hostname %s names %d hosts of this rollout (%s): give the host's ID", host, len(ids), strings.Join(ids, ", "))
 }
 
 // rolloutView renders a rollout as opts say.

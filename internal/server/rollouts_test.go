@@ -863,7 +863,7 @@ func tRolloutRetryExclude(t *testing.T, e *rolloutEnv) {
 	}
 	mj := e.oneJob("t2", api.JobRollback)
 	e.report("t2", mj, "ok", "", api.RollbackResult{Record: "20261125T100000Z-0a1b2c3d"})
-	hostCmd("exclude", e.ids["p2"], 200)
+	hostCmd("exclude", "p2", 200) // by its hostname
 	var after api.Rollout
 	if json.Unmarshal([]byte(hostCmd("retry", e.ids["t2"], 200)), &after); after.Status != "halted" || after.Hosts["pending"] != 2 {
 		t.Fatalf("the retry's answer: %s, %v", after.Status, after.Hosts)
