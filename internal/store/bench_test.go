@@ -87,3 +87,25 @@ func benchPromote(b *testing.B, s Store) {
 		}
 	}
 }
+
+// BenchmarkActiveHosts compares what the changelog reader's rounds list
+// the active hosts with, at 20,000 hosts: every host read and decoded
+// (ListHosts, the baseline) and their IDs alone (ActiveHostIDs).
+func BenchmarkActiveHosts(b *testing.B) {
+	s := openSQLiteT(b)
+	enrollBench(b, s, 20000, func(i int) string { return fmt.Sprintf("%016x", i*7919) })
+	b.Run("ListHosts", func(b *testing.B) {
+		for b.Loop() {
+			if hs, err := s.ListHosts(ctx, HostFilter{}); err != nil || len(hs) != 20000 {
+				b.Fatal(len(hs), err)
+			}
+		}
+	})
+	b.Run("ActiveHostIDs", func(b *testing.B) {
+		for b.Loop() {
+			if ids, err := s.ActiveHostIDs(ctx); err != nil || len(ids) != 20000 {
+				b.Fatal(len(ids), err)
+			}
+		}
+	})
+}

@@ -73,6 +73,27 @@ func (s *sqlStore) ListHosts(ctx context.Context, f HostFilter) ([]Host, error) 
 	return hs, nil
 }
 
+// ActiveHostIDs implements Store.
+func (s *sqlStore) ActiveHostIDs(ctx context.Context) ([]string, error) {
+	rows, err := s.rdb.QueryContext(ctx, "SELECT id FROM hosts WHERE revoked_at = 0")
+	if err != nil {
+		return nil, fmt.Errorf("store: active hosts: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, fmt.Errorf("store: active hosts: %w", err)
+		}
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: active hosts: %w", err)
+	}
+	return ids, nil
+}
+
 // hasLabels reports whether every pair of want is in have.
 func hasLabels(have, want map[string]string) bool {
 	for k, v := range want {

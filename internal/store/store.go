@@ -182,6 +182,9 @@ type Store interface {
 	// Hosts.
 	Host(ctx context.Context, id string) (Host, error)
 	ListHosts(ctx context.Context, f HostFilter) ([]Host, error)
+	// ActiveHostIDs lists the IDs of the hosts not revoked, in no order:
+	// what ListHosts lists, without reading (and decoding) each host.
+	ActiveHostIDs(ctx context.Context) ([]string, error)
 	RevokeHost(ctx context.Context, id string, at time.Time) error
 	// CheckIn records a check-in: LastSeen, and Facts when not nil.
 	CheckIn(ctx context.Context, c CheckIn) error

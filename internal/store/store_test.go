@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -168,6 +169,9 @@ func testHosts(t *testing.T, s Store) {
 	d, _ := s.Host(ctx, "d")
 	if !d.RevokedAt.Equal(t0) {
 		t.Errorf("RevokedAt = %v", d.RevokedAt)
+	}
+	if ids, err := s.ActiveHostIDs(ctx); err != nil || !reflect.DeepEqual(slices.Sorted(slices.Values(ids)), []string{"a", "b", "c"}) {
+		t.Errorf("ActiveHostIDs = %v, %v; want a, b, c", ids, err)
 	}
 }
 
