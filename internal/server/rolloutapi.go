@@ -467,7 +467,7 @@ func (s *Server) rolloutCommand(w http.ResponseWriter, r *http.Request) {
 	perHost := cmd == rollout.CommandRetry || cmd == rollout.CommandExclude
 	switch {
 	case perHost && body.Host == "":
-		httpError(w, http.StatusBadRequest, "%s: name the host (\"host\": its ID)", cmd)
+		httpError(w, http.StatusBadRequest, "%s: name the host (\"host\": its ID or hostname)", cmd)
 		return
 	case !perHost && body.Host != "":
 		httpError(w, http.StatusBadRequest, "%s applies to the whole rollout: \"host\" is for retry and exclude", cmd)
