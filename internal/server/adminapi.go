@@ -259,7 +259,7 @@ func (s *Server) writeJob(w http.ResponseWriter, r *http.Request, id string, cod
 			v.Result = json.RawMessage(p.Result)
 		}
 		if p.ResultErr != nil {
-			v.Error = "stored result unreadable: " + p.ResultErr.Error()
+			v.Error = p.ResultErr.Error()
 		}
 		if !p.FinishedAt.IsZero() {
 			t := p.FinishedAt.UTC()

@@ -684,7 +684,7 @@ func fillJob(jv *api.RolloutJob, rj store.RolloutJobRef) {
 		return
 	}
 	if hj.ResultErr != nil {
-		jv.Error = "stored result unreadable: " + hj.ResultErr.Error()
+		jv.Error = hj.ResultErr.Error()
 		return
 	}
 	var res api.JobResult

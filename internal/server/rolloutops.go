@@ -91,7 +91,7 @@ func (s *Server) rolloutPlan(w http.ResponseWriter, r *http.Request) {
 		if rj.HostJob.State != store.JobDone {
 			out.Complete = false
 		} else if err := rj.HostJob.ResultErr; err != nil {
-			hp.Error = "stored result unreadable: " + err.Error()
+			hp.Error = err.Error()
 		} else {
 			readPlan(&hp, rj.HostJob.Result, req.Options.AllowRemovals)
 		}
@@ -238,7 +238,7 @@ func rollbackBlocked(h *rollout.HostState, install, manual store.RolloutJobRef) 
 	case install.HostJob.State != store.JobDone:
 		return "install still running (" + install.HostJob.State + ")"
 	case install.HostJob.ResultErr != nil:
-		return "the install's stored result is unreadable: " + install.HostJob.ResultErr.Error()
+		return "the install's " + install.HostJob.ResultErr.Error()
 	}
 	var res api.JobResult
 	var ir api.InstallResult

@@ -503,12 +503,15 @@ func (s *Server) resultEvents(ctx context.Context, id string, st *rollout.State)
 func resultEvent(rj store.RolloutJobRef) rollout.Event {
 	hj := rj.HostJob
 	e := rollout.Event{Host: hj.HostID, Key: rj.Key, At: hj.FinishedAt}
-	res, err := readOutcome(hj.Result)
-	if hj.ResultErr != nil {
-		err = hj.ResultErr
+	var res outcome
+	err := hj.ResultErr // says "stored result unreadable" itself
+	if err == nil {
+		if res, err = readOutcome(hj.Result); err != nil {
+			err = fmt.Errorf("unreadable result: %w", err)
+		}
 	}
 	if err != nil {
-		e.Type, e.Reason = rollout.EventFailed, "unreadable result: "+err.Error()
+		e.Type, e.Reason = rollout.EventFailed, err.Error()
 		return e
 	}
 	e.Reason = res.Error

@@ -70,6 +70,27 @@ func scanHostJob(row interface{ Scan(...any) error }, extra ...any) (HostJob, er
 	return scanHostJobWith(row, nil, extra...)
 }
 
+// scanHostJobWith scans leading columns into lead, then a HostJob, then
+// trailing columns into more.
+func scanHostJobWith(row interface{ Scan(...any) error }, lead []any, more ...any) (HostJob, error) {
+	var (
+		hj                       HostJob
+		result                   sql.NullString
+		packed                   []byte
+		lease, finished, created int64
+	)
+	dest := append(lead, &hj.JobID, &hj.HostID, &hj.State, &hj.Attempts, &lease, &hj.Status, &result, &packed, &finished, &created)
+	if err := row.Scan(append(dest, more...)...); err != nil {
+		return hj, err
+	}
+	hj.LeaseUntil, hj.FinishedAt, hj.CreatedAt = fromMS(lease), fromMS(finished), fromMS(created)
+	var err error
+	if hj.Result, err = unpackResult(result, packed); err != nil {
+		hj.ResultErr = fmt.Errorf("job %s of host %s: %w", hj.JobID, hj.HostID, err)
+	}
+	return hj, nil
+}
+
 // Job returns job id and its hosts' parts, ordered by host ID; unknown is
 // ErrNotFound.
 func (s *sqlStore) Job(ctx context.Context, id string) (Job, []HostJob, error) {

@@ -53,7 +53,7 @@ func unpackResult(text sql.NullString, z []byte) ([]byte, error) {
 	}
 	b, err := resultDecoder().DecodeAll(z, nil)
 	if err != nil {
-		return nil, fmt.Errorf("stored result (%d bytes compressed): %w", len(z), err)
+		return nil, fmt.Errorf("stored result unreadable (%d bytes compressed): %w", len(z), err)
 	}
 	return b, nil
 }

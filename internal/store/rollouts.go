@@ -637,27 +637,6 @@ func scanRolloutJob(row interface{ Scan(...any) error }, more ...any) (RolloutJo
 	return r, err
 }
 
-// scanHostJobWith scans leading columns into lead, then a HostJob, then
-// trailing columns into more.
-func scanHostJobWith(row interface{ Scan(...any) error }, lead []any, more ...any) (HostJob, error) {
-	var (
-		hj                       HostJob
-		result                   sql.NullString
-		packed                   []byte
-		lease, finished, created int64
-	)
-	dest := append(lead, &hj.JobID, &hj.HostID, &hj.State, &hj.Attempts, &lease, &hj.Status, &result, &packed, &finished, &created)
-	if err := row.Scan(append(dest, more...)...); err != nil {
-		return hj, err
-	}
-	hj.LeaseUntil, hj.FinishedAt, hj.CreatedAt = fromMS(lease), fromMS(finished), fromMS(created)
-	var err error
-	if hj.Result, err = unpackResult(result, packed); err != nil {
-		hj.ResultErr = fmt.Errorf("job %s of host %s: %w", hj.JobID, hj.HostID, err)
-	}
-	return hj, nil
-}
-
 // RolloutOfJob implements RolloutStore. It reads rollout_jobs alone: a
 // job result calls it, and the host job's row holds the (large) result.
 func (s *sqlStore) RolloutOfJob(ctx context.Context, jobID, hostID string) (string, string, error) {

@@ -139,7 +139,8 @@ type HostJob struct {
 	Status     string    // agent-reported: "ok" or "failed"
 	Result     []byte    // JSON, as the agent reported it
 	// ResultErr: the stored result could not be read (Result is nil);
-	// it names the job and host. One bad row does not fail a listing.
+	// it says so and names the job and host, as views show it. One bad
+	// row does not fail a listing.
 	ResultErr  error
 	FinishedAt time.Time
 	CreatedAt  time.Time
